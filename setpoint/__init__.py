@@ -1,0 +1,3 @@
+"""Setpoint: self-hosted managed variables for Python."""
+
+__all__: list[str] = []
