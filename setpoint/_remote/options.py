@@ -1,0 +1,51 @@
+"""Options of the remote provider (`setpoint.configure(remote=setpoint.RemoteOptions(...))`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from setpoint.exceptions import ConfigurationError
+
+__all__ = ["RemoteOptions"]
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    """How to reach a Setpoint server, and how to behave while it cannot be reached.
+
+    `url` and `api_key` default to the ``SETPOINT_URL`` and ``SETPOINT_API_KEY`` environment variables.
+    """
+
+    url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    polling_interval: timedelta = timedelta(seconds=60)
+    """How often to poll (with jitter); Server-Sent Events make changes arrive sooner."""
+    block_before_first_resolve: bool = True
+    """Wait (at most `first_fetch_timeout`) for the first fetch before serving; False serves defaults at once."""
+    first_fetch_timeout: timedelta = timedelta(seconds=10)
+    sse: bool = True
+    """Listen to ``/v1/variable-updates/`` and refresh at once on a change."""
+    cache_path: str | os.PathLike[str] | None = None
+    """Where to persist the last good config, so a restart while the server is down still serves it."""
+    request_timeout: timedelta = timedelta(seconds=10)
+
+    def resolved_url(self) -> str:
+        """The server URL (argument, else ``SETPOINT_URL``), without a trailing slash."""
+        url = self.url or os.environ.get("SETPOINT_URL")
+        if not url:
+            raise ConfigurationError("no Setpoint server URL: pass RemoteOptions(url=...) or set SETPOINT_URL")
+        return url.rstrip("/")
+
+    def resolved_api_key(self) -> str:
+        """The API key (argument, else ``SETPOINT_API_KEY``)."""
+        key = self.api_key or os.environ.get("SETPOINT_API_KEY")
+        if not key:
+            raise ConfigurationError("no Setpoint API key: pass RemoteOptions(api_key=...) or set SETPOINT_API_KEY")
+        return key
+
+    def resolved_cache_path(self) -> Path | None:
+        """The cache file path, if any."""
+        return Path(self.cache_path) if self.cache_path is not None else None
