@@ -1,7 +1,8 @@
-"""Shared test plumbing.
+"""Shared fixtures.
 
 Tests that need PostgreSQL or Chromium skip with their reason on a machine without them, except where
-``SETPOINT_TEST_REQUIRE_ALL=1`` (set by ``.ci/run``): there a missing dependency fails the test instead.
+``SETPOINT_TEST_REQUIRE_ALL=1`` (set by ``.ci/run``): there a missing dependency fails the test instead
+(`tests.support.skip_or_fail`).
 """
 
 from __future__ import annotations
@@ -10,20 +11,10 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from typing import NoReturn
 
 import pytest
 
-REQUIRE_ALL = os.environ.get("SETPOINT_TEST_REQUIRE_ALL") == "1"
-POSTGRES_URL = os.environ.get("SETPOINT_TEST_POSTGRES_URL", "postgresql://postgres@localhost:5432/test")
-CHROMIUM_PATH = os.environ.get("SETPOINT_TEST_CHROMIUM", "/usr/bin/chromium")
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip with ``reason``, or fail where every dependency is required (CI)."""
-    if REQUIRE_ALL:
-        pytest.fail(f"{reason} (SETPOINT_TEST_REQUIRE_ALL=1 forbids skipping)", pytrace=False)
-    pytest.skip(reason)
+from tests.support import CHROMIUM_PATH, POSTGRES_URL, skip_or_fail
 
 
 @pytest.fixture(scope="session")
