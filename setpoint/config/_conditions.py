@@ -65,6 +65,12 @@ class _Condition(BaseModel):
     inverted: ClassVar[bool] = False
     """True for the negative kinds (does-not-equal, is-not-in, ...): a missing attribute matches them."""
 
+    def __eq__(self, other: object) -> bool:
+        # Compare the fields only: the compiled predicate (a private attribute) differs per instance.
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
     @model_serializer(mode="wrap")
     def _drop_default_negate(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
         data = handler(self)

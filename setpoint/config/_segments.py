@@ -91,6 +91,12 @@ class SegmentClause(BaseModel):
 
     _predicate: ops.Predicate | None = PrivateAttr(default=None)
 
+    def __eq__(self, other: object) -> bool:
+        # Compare the fields only: the compiled predicate (a private attribute) differs per instance.
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
     @model_validator(mode="after")
     def _compile(self) -> SegmentClause:
         if self.op == "segmentMatch":
