@@ -1,0 +1,86 @@
+"""``setpoint serve``: the server on one port (SQLite in the data directory unless --database-url)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from setpoint._server.cli_options import DEFAULT_DATA_DIR_PATH, DatabaseUrlOption, DataDirOption
+from setpoint._server.settings import DEFAULT_HOST, DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from setpoint._server.services.bootstrap import BootstrapResult
+    from setpoint._server.settings import Settings
+
+
+def _announce(settings: Settings, url: str, database: str, result: BootstrapResult) -> None:
+    from setpoint._server.services.bootstrap import ADMIN_USERNAME, DEFAULT_PROJECT
+
+    lines = [f"Setpoint is listening on {url}", f"  database: {database}"]
+    if result.generated_password:
+        lines.append(f"  log in at {url}/ as {ADMIN_USERNAME!r} with password {result.generated_password}")
+        lines.append("  (shown once; set SETPOINT_ADMIN_PASSWORD to choose it)")
+    elif result.password_from_env:
+        lines.append(f"  log in at {url}/ as {ADMIN_USERNAME!r} with the password in SETPOINT_ADMIN_PASSWORD")
+    else:
+        lines.append(f"  log in at {url}/ as {ADMIN_USERNAME!r} with the password printed at first start")
+    if result.first_key is not None:
+        lines.append(f"  API key for project {DEFAULT_PROJECT!r} (read,write; shown once): {result.first_key.token}")
+    lines.append("  more keys: setpoint keys create --project NAME --scopes read,write")
+    lines.append(f"  Logfire SDK: LOGFIRE_BASE_URL={url} LOGFIRE_API_KEY=<key>")
+    typer.echo("\n".join(lines))
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", envvar="SETPOINT_HOST", help="Interface to bind.")] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option("--port", envvar="SETPOINT_PORT", help="Port to listen on.")] = DEFAULT_PORT,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR_PATH,
+    database_url: DatabaseUrlOption = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the Setpoint server (API, live updates, UI) until interrupted."""
+    import uvicorn
+
+    from setpoint._server.app import create_app
+    from setpoint._server.services.bootstrap import bootstrap
+    from setpoint._server.settings import Settings
+    from setpoint._server.storage import open_storage
+
+    settings = Settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
+    settings.migrate_on_start = False
+    storage = open_storage(settings.effective_database_url)
+    storage.migrate()
+    app = create_app(settings, storage)
+    state = app.state.setpoint
+    result = bootstrap(state.ctx, settings.admin_password)
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                bound = self.servers[0].sockets[0].getsockname() if self.servers else (host, port)
+                settings.port = int(bound[1])
+                _announce(settings, settings.public_url, storage.url, result)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            state.hub.close()  # end SSE streams so the shutdown does not wait for them
+            super().handle_exit(sig, frame)
+
+    logging.getLogger("setpoint").setLevel(log_level.upper())
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5, proxy_headers=False
+    )
+    try:
+        _Server(config).run()
+    finally:
+        storage.dispose()
+    typer.echo("Setpoint stopped.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``setpoint serve``."""
+    app.command("serve")(serve)

@@ -1,0 +1,53 @@
+"""Shared request helpers: the server state, the caller, ``If-Match`` parsing."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from setpoint._server.auth import KeyCache, Principal, authenticate_hash, require_scope, token_from_header
+from setpoint._server.security import hash_token
+from setpoint._server.services.errors import InvalidError
+from setpoint._server.state import ServerState
+
+
+def server_state(request: Request) -> ServerState:
+    """The app's :class:`ServerState`."""
+    state: ServerState = request.app.state.setpoint
+    return state
+
+
+async def principal(request: Request, scope: str) -> Principal:
+    """The authenticated caller, checked for ``scope``; memory only unless the key is not cached yet."""
+    keys: KeyCache = server_state(request).keys
+    token_hash = hash_token(token_from_header(request.headers.get("authorization")))
+    found = keys.cached(token_hash)
+    if found is None:
+        found = await run_in_threadpool(authenticate_hash, keys, token_hash)
+    require_scope(found, scope)
+    return found
+
+
+async def reader(request: Request) -> Principal:
+    """Dependency: a caller with the ``read`` scope."""
+    return await principal(request, "read")
+
+
+async def writer(request: Request) -> Principal:
+    """Dependency: a caller with the ``write`` scope."""
+    return await principal(request, "write")
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The revision in an ``If-Match`` header (``"3"``, ``3`` or ``W/"3"``); None when absent or ``*``."""
+    if value is None or value.strip() in ("", "*"):
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidError(f"If-Match {value!r} is not a revision; send the ETag of GET /v1/variables/<name>/")
+    return int(text)
+
+
+def is_logfire_client(request: Request) -> bool:
+    """Whether the caller is the Logfire SDK (its User-Agent starts with ``logfire/``)."""
+    return request.headers.get("user-agent", "").lower().startswith("logfire/")

@@ -1,0 +1,133 @@
+"""The Logfire-compatible endpoints, shaped exactly as the Logfire SDK calls them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from setpoint._server.api.deps import is_logfire_client, parse_if_match, reader, server_state, writer
+from setpoint._server.auth import Principal
+from setpoint._server.services import types as type_service
+from setpoint._server.services import variables as var_service
+from setpoint._server.services.models import VariableIn, VariableTypeIn
+from setpoint._server.snapshot import Snapshot
+
+router = APIRouter(prefix="/v1", tags=["logfire-compatible"])
+
+Reader = Annotated[Principal, Depends(reader)]
+Writer = Annotated[Principal, Depends(writer)]
+IfMatch = Annotated[str | None, Header(description="A revision from the variable's ETag: refuse (412) if stale")]
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if header is None:
+        return False
+    candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+@router.get("/variables/", summary="The project's variables config (ETag / 304)")
+async def get_variables(
+    request: Request, caller: Reader, if_none_match: Annotated[str | None, Header()] = None
+) -> Response:
+    """Served from the in-memory snapshot; Logfire SDK clients get the Logfire-compatible form."""
+    state = server_state(request)
+    snapshot: Snapshot | None = state.snapshots.cached(caller.project_id)
+    if snapshot is None:
+        snapshot = await run_in_threadpool(state.snapshots.get, caller.project_id)
+    variant = snapshot.logfire if is_logfire_client(request) else snapshot.native
+    headers = {"ETag": variant.etag, "Cache-Control": "no-cache", "Vary": "User-Agent, Authorization"}
+    if variant.warnings:
+        headers["X-Logfire-Warning"] = " | ".join(variant.warnings).encode("ascii", "replace").decode()
+    if _etag_matches(if_none_match, variant.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content=variant.body, media_type="application/json", headers=headers)
+
+
+def _variable_response(view: var_service.VariableView, status_code: int = 200) -> Response:
+    return Response(
+        content=json.dumps(view.wire),
+        status_code=status_code,
+        media_type="application/json",
+        headers={"ETag": f'"{view.revision}"'},
+    )
+
+
+@router.post("/variables/", status_code=201, summary="Create a variable")
+def create_variable(request: Request, body: VariableIn, caller: Writer) -> Response:
+    """Create a variable; labels with ``target_type`` version and a value create versions. 409 if it exists."""
+    view = var_service.create_variable(server_state(request).ctx, caller.project_id, body, caller.actor)
+    return _variable_response(view, 201)
+
+
+@router.get("/variables/{name}/", summary="One variable, with its revision as ETag")
+def get_variable(request: Request, name: str, caller: Reader) -> Response:
+    """A variable's config; its ``ETag`` is the revision to send as ``If-Match`` when changing it."""
+    return _variable_response(var_service.get_variable(server_state(request).ctx, caller.project_id, name))
+
+
+@router.put("/variables/{name}/", summary="Replace a variable")
+def put_variable(request: Request, name: str, body: VariableIn, caller: Writer, if_match: IfMatch = None) -> Response:
+    """Replace a variable's fields and labels (versions are immutable and kept)."""
+    ctx = server_state(request).ctx
+    view = var_service.replace_variable(ctx, caller.project_id, name, body, caller.actor, parse_if_match(if_match))
+    return _variable_response(view)
+
+
+@router.delete("/variables/{name}/", status_code=204, summary="Delete a variable")
+def delete_variable(request: Request, name: str, caller: Writer, if_match: IfMatch = None) -> Response:
+    """Delete a variable with its versions and labels."""
+    ctx = server_state(request).ctx
+    var_service.delete_variable(ctx, caller.project_id, name, caller.actor, parse_if_match(if_match))
+    return Response(status_code=204)
+
+
+@router.get("/variable-types/", summary="The project's variable types")
+def list_variable_types(request: Request, caller: Reader) -> list[dict[str, Any]]:
+    """Every variable type (named JSON schema) of the project."""
+    types = type_service.list_types(server_state(request).ctx, caller.project_id)
+    return [type_service.type_json(t) for t in types]
+
+
+@router.post("/variable-types/", summary="Create or replace a variable type by name")
+def upsert_variable_type(request: Request, response: Response, body: VariableTypeIn, caller: Writer) -> dict[str, Any]:
+    """An upsert: 201 when the type was created, 200 when replaced."""
+    vtype, created = type_service.upsert_type(server_state(request).ctx, caller.project_id, body, caller.actor)
+    response.status_code = 201 if created else 200
+    return type_service.type_json(vtype)
+
+
+@router.get(
+    "/variable-updates/",
+    summary="Server-Sent Events: one event per change of the project's config",
+    response_class=StreamingResponse,
+)
+async def variable_updates(request: Request, caller: Reader) -> StreamingResponse:
+    """``data: {"event": "created"|"updated"|"deleted", "name": ...}`` per change; keep-alive comments between."""
+    state = server_state(request)
+    queue = state.hub.subscribe(caller.project_id)
+    keepalive = state.settings.sse_keepalive_seconds
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield ": connected\n\n"
+            while True:
+                try:
+                    payload = await asyncio.wait_for(queue.get(), timeout=keepalive)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if payload is None:
+                    return
+                yield f"data: {payload}\n\n"
+        finally:
+            state.hub.unsubscribe(caller.project_id, queue)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,85 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from setpoint._server.api import health, logfire, manage
+from setpoint._server.auth import AuthError
+from setpoint._server.middleware import BodySizeLimit
+from setpoint._server.services.errors import ServiceError
+from setpoint._server.settings import Settings
+from setpoint._server.state import ServerState
+from setpoint._server.storage import Storage, open_storage
+
+
+def _error(
+    status_code: int, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"detail": detail}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return _error(exc.status_code, exc.message, exc.errors)
+
+
+async def _auth_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError)
+    if exc.status_code == 401:
+        return _error(401, exc.message, headers={"WWW-Authenticate": "Bearer"})
+    return _error(exc.status_code, exc.message)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": ".".join(str(p) for p in err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()
+    ]
+    summary = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:10])
+    return _error(422, f"invalid request: {summary}", errors)
+
+
+def create_app(settings: Settings | None = None, storage: Storage | None = None) -> FastAPI:
+    """The Setpoint server app. Opens (and, unless told not to, migrates) the database."""
+    settings = settings or Settings()
+    if storage is None:
+        storage = open_storage(settings.effective_database_url)
+    if settings.migrate_on_start:
+        storage.migrate()
+    state = ServerState.create(settings, storage)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.hub.bind(asyncio.get_running_loop())
+        await asyncio.to_thread(state.start)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(state.stop)
+
+    app = FastAPI(
+        title="Setpoint",
+        summary="Managed variables: typed, versioned runtime configuration (Logfire-compatible API)",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.setpoint = state
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(AuthError, _auth_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(health.router)
+    app.include_router(logfire.router)
+    app.include_router(manage.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

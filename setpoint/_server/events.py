@@ -1,0 +1,130 @@
+"""Live updates: an in-process hub feeding SSE streams, and a PostgreSQL LISTEN thread that delivers the
+changes made by other server processes (their snapshots and SSE clients then behave as one)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+
+from setpoint._server.services.changes import Change
+from setpoint._server.storage.sql import NOTIFY_CHANNEL
+
+log = logging.getLogger("setpoint.server")
+
+QUEUE_SIZE = 256
+
+
+class EventHub:
+    """SSE subscriber queues per project. ``publish`` may be called from any thread."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscribers: dict[int, set[asyncio.Queue[str | None]]] = {}
+        self.closed = False
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Attach to the server's event loop (at startup)."""
+        self._loop = loop
+        self.closed = False
+
+    def subscribe(self, project_id: int) -> asyncio.Queue[str | None]:
+        """A queue receiving the project's event payloads (None means: the server is stopping)."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
+        self._subscribers.setdefault(project_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, project_id: int, queue: asyncio.Queue[str | None]) -> None:
+        """Stop delivering to ``queue``."""
+        queues = self._subscribers.get(project_id)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._subscribers[project_id]
+
+    def subscriber_count(self, project_id: int | None = None) -> int:
+        """How many SSE streams are open (for one project, or in all)."""
+        if project_id is not None:
+            return len(self._subscribers.get(project_id, ()))
+        return sum(len(q) for q in self._subscribers.values())
+
+    def _deliver(self, project_id: int, payload: str | None) -> None:
+        for queue in list(self._subscribers.get(project_id, ())):
+            # A client this far behind is nudged enough: every event means "refetch".
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(payload)
+
+    def publish(self, change: Change) -> None:
+        """Send a config change to the project's SSE streams."""
+        if not change.affects_config or self._loop is None or self._loop.is_closed():
+            return
+        payload = json.dumps({"event": change.event, "name": change.name, "entity": change.entity})
+        self._loop.call_soon_threadsafe(self._deliver, change.project_id, payload)
+
+    def close(self) -> None:
+        """End every stream (so a shutdown does not wait on open SSE connections)."""
+        self.closed = True
+        if self._loop is None or self._loop.is_closed():
+            return
+
+        def _close_all() -> None:
+            for project_id in list(self._subscribers):
+                self._deliver(project_id, None)
+
+        self._loop.call_soon_threadsafe(_close_all)
+
+
+class PostgresListener:
+    """A thread that LISTENs for changes from other processes and hands their payloads on.
+
+    After a lost connection it reconnects and calls ``on_reconnect`` (notifications sent meanwhile are gone,
+    so every snapshot must be rebuilt).
+    """
+
+    def __init__(self, conninfo: str, on_payload: Callable[[str], None], on_reconnect: Callable[[], None]) -> None:
+        self._conninfo = conninfo
+        self._on_payload = on_payload
+        self._on_reconnect = on_reconnect
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="setpoint-pg-listener", daemon=True)
+
+    def start(self) -> None:
+        """Start listening; returns once the first LISTEN is in place (or after 10 s)."""
+        self._thread.start()
+        self.ready.wait(10)
+
+    def stop(self) -> None:
+        """Stop listening and wait for the thread."""
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        first = True
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    if not first:
+                        self._on_reconnect()
+                    first, delay = False, 0.5
+                    self.ready.set()
+                    while not self._stop.is_set():
+                        for notify in conn.notifies(timeout=0.5):
+                            self._handle(notify.payload)
+            except psycopg.Error as exc:
+                log.warning("PostgreSQL listener lost its connection (%s); reconnecting in %.1fs", exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _handle(self, payload: str) -> None:
+        try:
+            self._on_payload(payload)
+        except Exception:  # a bad payload must not stop the listener
+            log.exception("could not handle change notification %r", payload)

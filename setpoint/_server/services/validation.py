@@ -1,0 +1,76 @@
+"""Validation of variables and values: the config model's rules and the variable's JSON schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+from pydantic import ValidationError
+
+from setpoint._server.services.errors import InvalidError
+from setpoint._server.services.wire import project_wire
+from setpoint._server.storage import ReadTx
+from setpoint.config import VariableConfig, VariablesConfig
+
+
+def pydantic_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    """Pydantic errors as JSON-safe dicts with a dotted location."""
+    return [
+        {"loc": ".".join([prefix, *(str(p) for p in err["loc"])]).strip("."), "msg": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def check_variable_config(data: dict[str, Any]) -> VariableConfig:
+    """Validate a prospective variable with the config model; 422 listing every problem."""
+    try:
+        return VariableConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = pydantic_errors(exc, "")
+        summary = "; ".join(f"{e['loc'] or 'variable'}: {e['msg']}" for e in errors)
+        raise InvalidError(f"invalid variable {data.get('name')!r}: {summary}", errors=errors) from None
+
+
+def check_json_schema(schema: dict[str, Any], where: str) -> None:
+    """Reject a JSON schema that is not itself valid."""
+    try:
+        validator = jsonschema.validators.validator_for(schema)
+        validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise InvalidError(f"{where} is not a valid JSON schema: {exc.message}") from None
+
+
+def check_value(serialized_value: str, schema: dict[str, Any] | None, where: str) -> None:
+    """The value must be JSON and valid against ``schema`` (when there is one)."""
+    try:
+        value = json.loads(serialized_value)
+    except ValueError as exc:
+        raise InvalidError(
+            f"{where}: serialized_value is not valid JSON ({exc}); send the value JSON-encoded"
+        ) from None
+    if schema is None:
+        return
+    validator_cls = jsonschema.validators.validator_for(schema)
+    errors = sorted(validator_cls(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        path = "/".join(str(p) for p in first.absolute_path) or "(root)"
+        raise InvalidError(
+            f"{where}: value does not match the variable's JSON schema at {path}: {first.message}",
+            errors=[{"loc": "/".join(str(p) for p in e.absolute_path), "msg": e.message} for e in errors[:20]],
+        )
+
+
+def check_project(tx: ReadTx, project_id: int) -> VariablesConfig:
+    """Validate a project's whole config as it would be served (aliases, segment references) inside ``tx``.
+
+    Called before a write commits, so a served snapshot always validates.
+    """
+    data = project_wire(tx.load_project_state(project_id))
+    try:
+        return VariablesConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = pydantic_errors(exc, "")
+        summary = "; ".join(f"{e['loc'] or 'config'}: {e['msg']}" for e in errors)
+        raise InvalidError(f"this change would make the project's config invalid: {summary}", errors=errors) from None

@@ -1,0 +1,50 @@
+"""Server settings, defaulting from ``SETPOINT_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from setpoint._server.storage import sqlite_url
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_DATA_DIR = ".setpoint-data"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
+
+
+@dataclass
+class Settings:
+    """Everything ``setpoint serve`` can be told."""
+
+    host: str = field(default_factory=lambda: os.environ.get("SETPOINT_HOST") or DEFAULT_HOST)
+    port: int = field(default_factory=lambda: _env_int("SETPOINT_PORT", DEFAULT_PORT))
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("SETPOINT_DATA_DIR") or DEFAULT_DATA_DIR))
+    database_url: str | None = field(default_factory=lambda: os.environ.get("SETPOINT_DATABASE_URL") or None)
+    admin_password: str | None = field(default_factory=lambda: os.environ.get("SETPOINT_ADMIN_PASSWORD") or None)
+    max_body_bytes: int = field(default_factory=lambda: _env_int("SETPOINT_MAX_BODY_BYTES", 1024 * 1024))
+    sse_keepalive_seconds: float = 15.0
+    migrate_on_start: bool = True
+
+    @property
+    def effective_database_url(self) -> str:
+        """``--database-url`` if given, else the SQLite file in the data directory."""
+        return self.database_url or sqlite_url(self.data_dir)
+
+    @property
+    def public_url(self) -> str:
+        """Where the server can be reached (for the startup message)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,70 @@
+"""The server's shared state: storage, caches, the event hub, and the wiring between them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from setpoint._server.auth import KeyCache
+from setpoint._server.events import EventHub, PostgresListener
+from setpoint._server.services.changes import Change, ChangeSink
+from setpoint._server.services.context import ServiceContext
+from setpoint._server.settings import Settings
+from setpoint._server.snapshot import SnapshotCache
+from setpoint._server.storage import Storage
+from setpoint._server.storage.sql import SqlStorage
+
+
+@dataclass
+class ServerState:
+    """One per app; reachable as ``request.app.state.setpoint``."""
+
+    settings: Settings
+    storage: Storage
+    ctx: ServiceContext
+    snapshots: SnapshotCache
+    keys: KeyCache
+    hub: EventHub
+    listener: PostgresListener | None = field(default=None)
+
+    @classmethod
+    def create(cls, settings: Settings, storage: Storage) -> ServerState:
+        """Wire the caches and the hub to the change sink."""
+        sink = ChangeSink(origin=uuid.uuid4().hex)
+        state = cls(
+            settings=settings,
+            storage=storage,
+            ctx=ServiceContext(storage=storage, sink=sink),
+            snapshots=SnapshotCache(storage),
+            keys=KeyCache(storage),
+            hub=EventHub(),
+        )
+        sink.subscribe(state._on_change)
+        return state
+
+    def _on_change(self, change: Change) -> None:
+        if change.affects_config:
+            self.snapshots.invalidate(change.project_id)
+        if change.entity == "api_key":
+            self.keys.invalidate(change.name)
+        if change.entity == "project":
+            self.keys.invalidate()
+        self.hub.publish(change)
+
+    def _on_reconnect(self) -> None:
+        self.snapshots.invalidate_all()
+        self.keys.invalidate()
+
+    def start(self) -> None:
+        """Start cross-process notifications (PostgreSQL only)."""
+        if self.storage.dialect == "postgresql" and isinstance(self.storage, SqlStorage):
+            conninfo = self.storage.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.listener = PostgresListener(conninfo, self.ctx.sink.handle_payload, self._on_reconnect)
+            self.listener.start()
+
+    def stop(self) -> None:
+        """Stop the listener and end SSE streams."""
+        self.hub.close()
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None

@@ -1,0 +1,269 @@
+"""The storage interface. One SQL implementation serves SQLite and PostgreSQL (see ``sql.py``); both pass
+``tests/server/test_storage_contract.py``.
+
+Services compose the primitives of a :class:`WriteTx` inside one transaction. ``write()`` takes the locks
+that make version numbering gapless and unique (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the variable row
+``FOR UPDATE`` in :meth:`WriteTx.lock_variable`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from setpoint._server.storage.records import (
+    AdminUser,
+    ApiKey,
+    AuditEntry,
+    Label,
+    LabelMove,
+    LabelTarget,
+    Project,
+    ProjectState,
+    Segment,
+    Session,
+    Variable,
+    VariableFields,
+    VariableType,
+    Version,
+)
+
+
+class StorageError(Exception):
+    """Base class of storage failures."""
+
+
+class AlreadyExistsError(StorageError):
+    """A unique name is taken (project, variable, type, segment, user)."""
+
+
+class StaleRevisionError(StorageError):
+    """The row changed since it was read (optimistic concurrency)."""
+
+
+class ReadTx(ABC):
+    """Reads inside one transaction."""
+
+    @abstractmethod
+    def get_project(self, name: str) -> Project | None:
+        """The project called ``name``."""
+
+    @abstractmethod
+    def get_project_by_id(self, project_id: int) -> Project | None:
+        """The project with this id."""
+
+    @abstractmethod
+    def list_projects(self) -> list[Project]:
+        """All projects, by name."""
+
+    @abstractmethod
+    def list_variables(self, project_id: int) -> list[Variable]:
+        """A project's variables, by name."""
+
+    @abstractmethod
+    def get_variable(self, project_id: int, name: str) -> Variable | None:
+        """One variable by name."""
+
+    @abstractmethod
+    def list_versions(self, variable_id: int) -> list[Version]:
+        """Every version of a variable, oldest first."""
+
+    @abstractmethod
+    def get_version(self, variable_id: int, version: int) -> Version | None:
+        """One version."""
+
+    @abstractmethod
+    def latest_version(self, variable_id: int) -> Version | None:
+        """The highest-numbered version."""
+
+    @abstractmethod
+    def list_labels(self, variable_id: int) -> list[Label]:
+        """A variable's labels in the order they were first created."""
+
+    @abstractmethod
+    def label_history(self, variable_id: int, label: str | None = None) -> list[LabelMove]:
+        """Label moves, oldest first; one label's when ``label`` is given."""
+
+    @abstractmethod
+    def list_types(self, project_id: int) -> list[VariableType]:
+        """A project's variable types, by name."""
+
+    @abstractmethod
+    def get_type(self, project_id: int, name: str) -> VariableType | None:
+        """One variable type."""
+
+    @abstractmethod
+    def list_segments(self, project_id: int) -> list[Segment]:
+        """A project's segments, by key."""
+
+    @abstractmethod
+    def get_segment(self, project_id: int, key: str) -> Segment | None:
+        """One segment."""
+
+    @abstractmethod
+    def list_audit(
+        self, project_id: int, *, entity_type: str | None = None, entity_name: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first."""
+
+    @abstractmethod
+    def find_api_key(self, key_hash: str) -> ApiKey | None:
+        """The key whose token hashes to ``key_hash`` (revoked keys included: callers check)."""
+
+    @abstractmethod
+    def list_api_keys(self, project_id: int) -> list[ApiKey]:
+        """A project's keys, oldest first."""
+
+    @abstractmethod
+    def get_admin_user(self, username: str) -> AdminUser | None:
+        """A UI user by name."""
+
+    @abstractmethod
+    def get_admin_user_by_id(self, user_id: int) -> AdminUser | None:
+        """A UI user by id."""
+
+    @abstractmethod
+    def count_admin_users(self) -> int:
+        """How many UI users exist."""
+
+    @abstractmethod
+    def get_session(self, token_hash: str) -> Session | None:
+        """A UI session by the hash of its token."""
+
+    @abstractmethod
+    def load_project_state(self, project_id: int) -> ProjectState:
+        """Everything a project's served config is built from, in a handful of queries."""
+
+
+class WriteTx(ReadTx):
+    """Reads and writes inside one transaction, committed when the ``with`` block exits normally."""
+
+    @abstractmethod
+    def create_project(self, name: str) -> Project:
+        """Create a project; :class:`AlreadyExistsError` when the name is taken."""
+
+    @abstractmethod
+    def ensure_project(self, name: str) -> tuple[Project, bool]:
+        """The project called ``name``, created if missing; the flag says whether it was created."""
+
+    @abstractmethod
+    def lock_variable(self, project_id: int, name: str) -> Variable | None:
+        """Read a variable and lock its row until the transaction ends (serializes writers of it)."""
+
+    @abstractmethod
+    def insert_variable(self, project_id: int, name: str, fields: VariableFields) -> Variable:
+        """Create a variable at revision 1; :class:`AlreadyExistsError` when the name is taken."""
+
+    @abstractmethod
+    def update_variable(self, variable: Variable, fields: VariableFields) -> Variable:
+        """Replace a variable's fields; :class:`StaleRevisionError` if its revision moved since ``variable``."""
+
+    @abstractmethod
+    def touch_variable(self, variable: Variable) -> Variable:
+        """Bump the revision (after a version or label change); stale-checked like ``update_variable``."""
+
+    @abstractmethod
+    def delete_variable(self, variable: Variable) -> None:
+        """Delete a variable with its versions, labels and label history."""
+
+    @abstractmethod
+    def create_version(self, variable_id: int, serialized_value: str, created_by: str) -> Version:
+        """Store the next version (max + 1). Call :meth:`lock_variable` first in the same transaction."""
+
+    @abstractmethod
+    def set_label(self, variable_id: int, name: str, target: LabelTarget, moved_by: str) -> Label:
+        """Create or move a label and record the move (no history entry when the target is unchanged)."""
+
+    @abstractmethod
+    def delete_label(self, variable_id: int, name: str, moved_by: str) -> bool:
+        """Remove a label and record it; False when it did not exist."""
+
+    @abstractmethod
+    def upsert_type(
+        self, project_id: int, name: str, json_schema: dict[str, Any], description: str | None, source_hint: str | None
+    ) -> tuple[VariableType, VariableType | None]:
+        """Create or replace a variable type; returns (new, previous)."""
+
+    @abstractmethod
+    def delete_type(self, project_id: int, name: str) -> bool:
+        """Delete a variable type; False when it did not exist."""
+
+    @abstractmethod
+    def put_segment(self, project_id: int, key: str, data: dict[str, Any], expected_revision: int | None) -> Segment:
+        """Create (``expected_revision`` None) or replace a segment; stale revision -> :class:`StaleRevisionError`."""
+
+    @abstractmethod
+    def delete_segment(self, project_id: int, key: str) -> bool:
+        """Delete a segment; False when it did not exist."""
+
+    @abstractmethod
+    def add_audit(
+        self, project_id: int, actor: str, action: str, entity_type: str, entity_name: str, before: Any, after: Any
+    ) -> None:
+        """Append to the audit history."""
+
+    @abstractmethod
+    def insert_api_key(
+        self, project_id: int, name: str, prefix: str, key_hash: str, scopes: frozenset[str], created_by: str
+    ) -> ApiKey:
+        """Store a new key (its hash only)."""
+
+    @abstractmethod
+    def revoke_api_key(self, project_id: int, key_id: int) -> ApiKey | None:
+        """Mark a key revoked; None when no such key exists in this project."""
+
+    @abstractmethod
+    def create_admin_user(self, username: str, password_hash: str) -> AdminUser:
+        """Create a UI user."""
+
+    @abstractmethod
+    def set_admin_password(self, user_id: int, password_hash: str) -> None:
+        """Change a UI user's password hash."""
+
+    @abstractmethod
+    def create_session(self, token_hash: str, user_id: int, csrf_token: str, expires_at: datetime) -> Session:
+        """Store a UI session."""
+
+    @abstractmethod
+    def delete_session(self, token_hash: str) -> None:
+        """End a UI session."""
+
+    @abstractmethod
+    def notify(self, payload: str) -> None:
+        """Tell other server processes about a change once this transaction commits (PostgreSQL NOTIFY)."""
+
+
+class Storage(ABC):
+    """A database holding any number of projects."""
+
+    dialect: str
+    """``"sqlite"`` or ``"postgresql"``."""
+
+    url: str
+    """The database URL (with any password masked)."""
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[ReadTx]:
+        """A read transaction."""
+
+    @abstractmethod
+    def write(self) -> AbstractContextManager[WriteTx]:
+        """A write transaction: committed on normal exit, rolled back on an exception."""
+
+    @abstractmethod
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration."""
+
+    @abstractmethod
+    def is_migrated(self) -> bool:
+        """Whether the schema is at the newest migration."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+
+    @abstractmethod
+    def dispose(self) -> None:
+        """Close every connection."""

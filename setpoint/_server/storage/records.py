@@ -1,0 +1,175 @@
+"""Plain records that storage returns: immutable, no behaviour, no database types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+TargetType = Literal["version", "latest", "code_default", "label"]
+TARGET_TYPES: tuple[TargetType, ...] = ("version", "latest", "code_default", "label")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project: the unit of isolation (variables, types, segments and keys belong to one project)."""
+
+    id: int
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class VariableFields:
+    """The editable fields of a variable (everything but its versions and labels)."""
+
+    description: str | None = None
+    json_schema: dict[str, Any] | None = None
+    type_name: str | None = None
+    aliases: list[str] | None = None
+    example: str | None = None
+    template_inputs_schema: dict[str, Any] | None = None
+    rollout: dict[str, Any] = field(default_factory=lambda: {"labels": {}})
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A stored variable. ``revision`` increases on every change (optimistic concurrency)."""
+
+    id: int
+    project_id: int
+    name: str
+    fields: VariableFields
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Version:
+    """An immutable numbered value of a variable."""
+
+    variable_id: int
+    version: int
+    serialized_value: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LabelTarget:
+    """Where a label points: a version number, ``latest``, ``code_default`` or another label."""
+
+    target_type: TargetType
+    version: int | None = None
+    target_label: str | None = None
+
+
+@dataclass(frozen=True)
+class Label:
+    """A movable name pointing at a :class:`LabelTarget`."""
+
+    variable_id: int
+    name: str
+    target: LabelTarget
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LabelMove:
+    """One entry of a label's history; ``target`` is None when the label was removed."""
+
+    variable_id: int
+    label: str
+    target: LabelTarget | None
+    moved_by: str
+    moved_at: datetime
+
+
+@dataclass(frozen=True)
+class VariableType:
+    """A named JSON schema that variables can share."""
+
+    project_id: int
+    name: str
+    json_schema: dict[str, Any]
+    description: str | None
+    source_hint: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A segment stored as its JSON document (the segments API owns its shape)."""
+
+    project_id: int
+    key: str
+    data: dict[str, Any]
+    revision: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who changed what, when, with the JSON before and after (None for a create or a delete)."""
+
+    id: int
+    project_id: int
+    at: datetime
+    actor: str
+    action: str
+    entity_type: str
+    entity_name: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key's stored form: only the sha256 of the token is kept."""
+
+    id: int
+    project_id: int
+    name: str
+    prefix: str
+    key_hash: str
+    scopes: frozenset[str]
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AdminUser:
+    """A user of the web UI."""
+
+    id: int
+    username: str
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Session:
+    """A logged-in UI session; only the sha256 of the session token is kept."""
+
+    id: int
+    token_hash: str
+    user_id: int
+    csrf_token: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    """Everything needed to build a project's served config, read in one transaction."""
+
+    variables: list[Variable]
+    labels: dict[int, list[Label]]
+    latest: dict[int, Version]
+    label_versions: dict[tuple[int, int], Version]
+    types: list[VariableType]
+    segments: list[Segment]

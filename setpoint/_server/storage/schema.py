@@ -1,0 +1,172 @@
+"""The database tables (SQLAlchemy Core). Migrations in ``migrations/versions`` create exactly these.
+
+JSON documents are stored as text (``json.dumps``) so both backends keep key order byte for byte.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _ts(name: str, *, nullable: bool = False) -> sa.Column[object]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+def _project_fk() -> sa.Column[object]:
+    return sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+
+
+def _variable_fk() -> sa.Column[object]:
+    return sa.Column("variable_id", sa.Integer, sa.ForeignKey("variables.id", ondelete="CASCADE"), nullable=False)
+
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    _ts("created_at"),
+)
+
+variables = sa.Table(
+    "variables",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("json_schema", sa.Text, nullable=True),
+    sa.Column("type_name", sa.String(200), nullable=True),
+    sa.Column("aliases", sa.Text, nullable=True),
+    sa.Column("example", sa.Text, nullable=True),
+    sa.Column("template_inputs_schema", sa.Text, nullable=True),
+    sa.Column("rollout", sa.Text, nullable=False),
+    sa.Column("overrides", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    sa.UniqueConstraint("project_id", "name", name="uq_variables_project_name"),
+)
+
+variable_versions = sa.Table(
+    "variable_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _variable_fk(),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("serialized_value", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ts("created_at"),
+    sa.UniqueConstraint("variable_id", "version", name="uq_variable_versions_variable_version"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _variable_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("target_type", sa.String(20), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("target_label", sa.String(200), nullable=True),
+    _ts("updated_at"),
+    sa.UniqueConstraint("variable_id", "name", name="uq_labels_variable_name"),
+)
+
+label_history = sa.Table(
+    "label_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _variable_fk(),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("target_type", sa.String(20), nullable=True),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("target_label", sa.String(200), nullable=True),
+    sa.Column("moved_by", sa.String(200), nullable=False),
+    _ts("moved_at"),
+)
+
+variable_types = sa.Table(
+    "variable_types",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("json_schema", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("source_hint", sa.Text, nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    sa.UniqueConstraint("project_id", "name", name="uq_variable_types_project_name"),
+)
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    _ts("updated_at"),
+    sa.UniqueConstraint("project_id", "key", name="uq_segments_project_key"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    _ts("at"),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("entity_type", sa.String(50), nullable=False),
+    sa.Column("entity_name", sa.String(200), nullable=False),
+    sa.Column("before", sa.Text, nullable=True),
+    sa.Column("after", sa.Text, nullable=True),
+    sa.Index("ix_audit_log_project_entity", "project_id", "entity_type", "entity_name"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("prefix", sa.String(20), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.String(100), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ts("created_at"),
+    _ts("revoked_at", nullable=True),
+)
+
+admin_users = sa.Table(
+    "admin_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(200), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(300), nullable=False),
+    _ts("created_at"),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("admin_users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(100), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+)
