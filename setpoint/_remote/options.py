@@ -31,6 +31,9 @@ class RemoteOptions:
     cache_path: str | os.PathLike[str] | None = None
     """Where to persist the last good config, so a restart while the server is down still serves it."""
     request_timeout: timedelta = timedelta(seconds=10)
+    """Timeout of each HTTP request (and of connecting the SSE stream)."""
+    sse_read_timeout: timedelta = timedelta(seconds=90)
+    """A stream silent for this long (no event, no keep-alive) is treated as dead and reconnected."""
 
     def resolved_url(self) -> str:
         """The server URL (argument, else ``SETPOINT_URL``), without a trailing slash."""

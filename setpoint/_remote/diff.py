@@ -1,0 +1,409 @@
+"""What a push would change, computed without I/O and rendered as the human diff shown before changing anything.
+
+Three diffs: `plan_push` (variables from code: create, or update the schema keeping labels and rollouts),
+`plan_config` (a whole config file: create, update field by field, delete in ``replace`` mode) and
+`plan_types` (variable types). Each renders itself as Rich markup (``to_markup``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pydantic import TypeAdapter, ValidationError
+from rich.markup import escape
+
+from setpoint.config import LabeledValue, VariableConfig, VariablesConfig, VariableTypeConfig
+
+__all__ = [
+    "ConfigPlan",
+    "Incompatibility",
+    "PushChange",
+    "PushPlan",
+    "TypesPlan",
+    "VariableLike",
+    "incompatible_values",
+    "plan_config",
+    "plan_push",
+    "plan_types",
+]
+
+
+class VariableLike(Protocol):
+    """What pushing and validating need of an SDK variable."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def type_adapter(self) -> TypeAdapter[Any]: ...
+    @property
+    def default(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Incompatibility:
+    """A server value (label, or ``latest``) that does not validate against a type."""
+
+    variable: str
+    label: str
+    version: int | None
+    error: str
+
+
+def _short_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    more = exc.error_count() - 3
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def incompatible_values(adapter: TypeAdapter[Any], variable: VariableConfig) -> list[Incompatibility]:
+    """Label values (inline) and the latest version of ``variable`` that ``adapter`` rejects."""
+    found: list[Incompatibility] = []
+    values: list[tuple[str, int | None, str]] = [
+        (name, label.version, label.serialized_value)
+        for name, label in variable.labels.items()
+        if isinstance(label, LabeledValue)
+    ]
+    if variable.latest_version is not None:
+        values.append(("latest", variable.latest_version.version, variable.latest_version.serialized_value))
+    checked: dict[str, str | None] = {}
+    for label, version, serialized in values:
+        if serialized not in checked:
+            try:
+                adapter.validate_json(serialized)
+                checked[serialized] = None
+            except ValidationError as exc:
+                checked[serialized] = _short_error(exc)
+        error = checked[serialized]
+        if error is not None:
+            found.append(Incompatibility(variable.name, label, version, error))
+    return found
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    text = value if isinstance(value, str) else _canonical(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- pushing variables from code ---------------------------------------------------------------------------
+
+
+@dataclass
+class PushChange:
+    """One variable of a push: ``create``, ``update_schema`` or ``no_change``."""
+
+    name: str
+    kind: Literal["create", "update_schema", "no_change"]
+    local_schema: dict[str, Any]
+    description: str | None
+    example: str | None
+    server: VariableConfig | None = None
+    incompatible: list[Incompatibility] = field(default_factory=list)
+    description_differs: bool = False
+
+
+@dataclass
+class PushPlan:
+    """What `setpoint.push()` would do."""
+
+    changes: list[PushChange]
+    server_only: list[str]
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether anything would be written."""
+        return any(c.kind != "no_change" for c in self.changes)
+
+    @property
+    def breaking(self) -> list[Incompatibility]:
+        """Existing values that a schema change would break (what ``strict`` refuses)."""
+        return [i for c in self.changes if c.kind == "update_schema" for i in c.incompatible]
+
+    def to_markup(self) -> str:
+        """The diff as Rich markup."""
+        lines: list[str] = []
+        creates = [c for c in self.changes if c.kind == "create"]
+        updates = [c for c in self.changes if c.kind == "update_schema"]
+        unchanged = [c for c in self.changes if c.kind == "no_change"]
+        if creates:
+            lines.append("[bold green]=== Variables to CREATE ===[/]")
+            for c in creates:
+                lines.append(f"  [green]+ {escape(c.name)}[/]")
+                if c.description:
+                    lines.append(f"    Description: {escape(c.description)}")
+                if c.example is not None:
+                    lines.append(f"    Example value: {escape(_short(c.example, 200))}")
+                else:
+                    lines.append("    (no example value: the default is a function)")
+        if updates:
+            lines.append("[bold yellow]=== Variables to UPDATE (schema changed) ===[/]")
+            for c in updates:
+                lines.append(f"  [yellow]~ {escape(c.name)}[/]")
+                old = c.server.json_schema if c.server is not None else None
+                lines.append(f"    [red]- json_schema: {escape(_short(old))}[/]")
+                lines.append(f"    [green]+ json_schema: {escape(_short(c.local_schema))}[/]")
+                lines.extend(_incompatible_lines(c.incompatible, "would no longer validate"))
+        if unchanged:
+            lines.append(f"[dim]=== No changes needed ({len(unchanged)} variables) ===[/]")
+            lines.extend(f"  [dim]  {escape(c.name)}[/]" for c in unchanged)
+            for c in unchanged:
+                lines.extend(_incompatible_lines(c.incompatible, f"of {c.name} do not validate (schema unchanged)"))
+        if self.server_only:
+            lines.append("[dim]=== On the server only (not in this code) ===[/]")
+            lines.extend(f"  [dim]? {escape(n)}[/]" for n in self.server_only)
+        differing = [c for c in self.changes if c.description_differs]
+        if differing:
+            lines.append("[cyan]=== Description differences (informational) ===[/]")
+            for c in differing:
+                server = c.server.description if c.server is not None else None
+                lines.append(f"  [cyan]! {escape(c.name)}[/]")
+                lines.append(f"    Local:  {escape(c.description or '(none)')}")
+                lines.append(f"    Server: {escape(server or '(none)')}")
+        return "\n".join(lines)
+
+
+def _incompatible_lines(items: Sequence[Incompatibility], what: str) -> list[str]:
+    if not items:
+        return []
+    lines = [f"    [red]Existing values that {escape(what)}:[/]"]
+    for item in items:
+        version = "" if item.version is None else f" (version {item.version})"
+        lines.append(f"      [red]- {escape(item.label)}{version}: {escape(item.error)}[/]")
+    return lines
+
+
+def _example(variable: VariableLike) -> str | None:
+    if callable(variable.default):
+        return None
+    return variable.type_adapter.dump_json(variable.default).decode()
+
+
+def plan_push(variables: Sequence[VariableLike], server: VariablesConfig) -> PushPlan:
+    """Compare variables in code with the server's config."""
+    changes: list[PushChange] = []
+    for variable in variables:
+        schema = variable.type_adapter.json_schema()
+        existing = server.variables.get(variable.name)
+        if existing is None:
+            changes.append(PushChange(variable.name, "create", schema, variable.description, _example(variable)))
+            continue
+        incompatible = incompatible_values(variable.type_adapter, existing)
+        kind: Literal["update_schema", "no_change"] = (
+            "no_change" if _canonical(schema) == _canonical(existing.json_schema or {}) else "update_schema"
+        )
+        differs = (variable.description or None) != (existing.description or None)
+        changes.append(
+            PushChange(
+                variable.name, kind, schema, variable.description, _example(variable), existing, incompatible, differs
+            )
+        )
+    local = {v.name for v in variables}
+    return PushPlan(changes, sorted(n for n in server.variables if n not in local))
+
+
+def pushed_config(change: PushChange) -> VariableConfig:
+    """The variable config that applying ``change`` writes."""
+    if change.kind == "create" or change.server is None:
+        return VariableConfig(
+            name=change.name, description=change.description, json_schema=change.local_schema, example=change.example
+        )
+    # A schema update keeps everything the server has (labels, rollout, overrides, description).
+    return change.server.model_copy(update={"json_schema": change.local_schema, "example": change.example})
+
+
+# --- pushing a whole config ---------------------------------------------------------------------------------
+
+
+def _label_summary(label: Any) -> str:
+    if isinstance(label, LabeledValue):
+        return _short(label.serialized_value)
+    return f"-> {label.ref}"
+
+
+def _label_key(label: Any) -> tuple[str, str]:
+    if isinstance(label, LabeledValue):
+        try:
+            return ("value", _canonical(json.loads(label.serialized_value)))
+        except ValueError:
+            return ("value", label.serialized_value)
+    return ("ref", label.ref)
+
+
+def field_changes(local: VariableConfig, server: VariableConfig) -> list[str]:
+    """Markup lines, one per field that differs (labels one per label); empty when nothing differs."""
+    lines: list[str] = []
+    for name in ("description", "json_schema", "type_name", "aliases", "example"):
+        old, new = getattr(server, name), getattr(local, name)
+        if _canonical(old) != _canonical(new):
+            lines.append(f"    [red]- {name}: {escape(_short(old))}[/]")
+            lines.append(f"    [green]+ {name}: {escape(_short(new))}[/]")
+    for label in sorted(server.labels.keys() | local.labels.keys()):
+        old_label, new_label = server.labels.get(label), local.labels.get(label)
+        if old_label is None and new_label is not None:
+            lines.append(f"    [green]+ label {escape(label)}: {escape(_label_summary(new_label))}[/]")
+        elif new_label is None and old_label is not None:
+            lines.append(f"    [red]- label {escape(label)}: {escape(_label_summary(old_label))}[/]")
+        elif old_label is not None and new_label is not None and _label_key(old_label) != _label_key(new_label):
+            lines.append(f"    [red]- label {escape(label)}: {escape(_label_summary(old_label))}[/]")
+            lines.append(f"    [green]+ label {escape(label)}: {escape(_label_summary(new_label))}[/]")
+    for name in ("rollout", "overrides"):
+        old_dump = _canonical(_dump(getattr(server, name)))
+        new_dump = _canonical(_dump(getattr(local, name)))
+        if old_dump != new_dump:
+            lines.append(f"    [red]- {name}: {escape(_short(old_dump, 160))}[/]")
+            lines.append(f"    [green]+ {name}: {escape(_short(new_dump, 160))}[/]")
+    return lines
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value
+
+
+@dataclass
+class ConfigPlan:
+    """What `setpoint.push_config()` would do."""
+
+    creates: list[str]
+    updates: dict[str, list[str]]
+    """Variable name -> markup lines of its field changes."""
+    deletes: list[str]
+    unchanged: list[str]
+    local: VariablesConfig
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether anything would be written."""
+        return bool(self.creates or self.updates or self.deletes)
+
+    def to_markup(self) -> str:
+        """The diff as Rich markup."""
+        lines: list[str] = []
+        if self.creates:
+            lines.append("[bold green]=== Variables to CREATE ===[/]")
+            for name in self.creates:
+                variable = self.local.variables[name]
+                lines.append(f"  [green]+ {escape(name)}[/]")
+                if variable.description:
+                    lines.append(f"    Description: {escape(variable.description)}")
+                for label, target in variable.labels.items():
+                    lines.append(f"    [green]+ label {escape(label)}: {escape(_label_summary(target))}[/]")
+                if variable.rollout.labels:
+                    lines.append(f"    [green]+ rollout: {escape(_short(variable.rollout.labels))}[/]")
+        if self.updates:
+            lines.append("[bold yellow]=== Variables to UPDATE ===[/]")
+            for name, details in self.updates.items():
+                lines.append(f"  [yellow]~ {escape(name)}[/]")
+                lines.extend(details)
+        if self.deletes:
+            lines.append("[bold red]=== Variables to DELETE ===[/]")
+            lines.extend(f"  [red]- {escape(name)}[/]" for name in self.deletes)
+        if self.unchanged:
+            lines.append(f"[dim]=== No changes needed ({len(self.unchanged)} variables) ===[/]")
+            lines.extend(f"  [dim]  {escape(name)}[/]" for name in self.unchanged)
+        return "\n".join(lines)
+
+
+def plan_config(local: VariablesConfig, server: VariablesConfig, mode: Literal["merge", "replace"]) -> ConfigPlan:
+    """Compare a config (file) with the server's; ``replace`` also deletes what the file does not have."""
+    creates: list[str] = []
+    updates: dict[str, list[str]] = {}
+    unchanged: list[str] = []
+    for name, variable in local.variables.items():
+        existing = server.variables.get(name)
+        if existing is None:
+            creates.append(name)
+            continue
+        details = field_changes(variable, existing)
+        if details:
+            updates[name] = details
+        else:
+            unchanged.append(name)
+    deletes = sorted(n for n in server.variables if n not in local.variables) if mode == "replace" else []
+    return ConfigPlan(creates, updates, deletes, unchanged, local)
+
+
+# --- pushing types --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TypesPlan:
+    """What `setpoint.push_types()` would do."""
+
+    types: list[VariableTypeConfig]
+    creates: list[str]
+    updates: list[str]
+    unchanged: list[str]
+    breaking: list[Incompatibility]
+    """Values of variables using an updated type that the new schema rejects."""
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether anything would be written."""
+        return bool(self.creates or self.updates)
+
+    def to_markup(self) -> str:
+        """The diff as Rich markup."""
+        lines = ["[bold]Variable types push summary[/]"]
+        if self.creates:
+            lines.append(f"[bold green]New types ({len(self.creates)}):[/]")
+            lines.extend(f"  [green]+ {escape(n)}[/]" for n in self.creates)
+        if self.updates:
+            lines.append(f"[bold yellow]Schema updates ({len(self.updates)}):[/]")
+            lines.extend(f"  [yellow]~ {escape(n)}[/]" for n in self.updates)
+        if self.unchanged:
+            lines.append(f"[dim]Unchanged ({len(self.unchanged)}):[/]")
+            lines.extend(f"  [dim]= {escape(n)}[/]" for n in self.unchanged)
+        if self.breaking:
+            lines.append("[bold red]=== Values the new schemas would reject ===[/]")
+            for item in self.breaking:
+                version = "" if item.version is None else f" (version {item.version})"
+                where = f"{escape(item.variable)}, label {escape(item.label)}{version}"
+                lines.append(f"  [red]⚠ {where}: {escape(item.error)}[/]")
+        return "\n".join(lines)
+
+
+def type_name_of(tp: Any) -> str:
+    """The default name of a type: its ``__name__``."""
+    return str(getattr(tp, "__name__", None) or repr(tp))
+
+
+def plan_types(types: Sequence[Any], server_types: dict[str, VariableTypeConfig], server: VariablesConfig) -> TypesPlan:
+    """Compare types in code (a type, or ``(type, name)``) with the server's types."""
+    configs: list[VariableTypeConfig] = []
+    creates: list[str] = []
+    updates: list[str] = []
+    unchanged: list[str] = []
+    breaking: list[Incompatibility] = []
+    for item in types:
+        tp, name = item if isinstance(item, tuple) else (item, type_name_of(item))
+        adapter: TypeAdapter[Any] = TypeAdapter(tp)
+        module, qualname = getattr(tp, "__module__", None), getattr(tp, "__qualname__", None)
+        hint = f"{module}.{qualname}" if module and qualname else None
+        config = VariableTypeConfig(name=name, json_schema=adapter.json_schema(), source_hint=hint)
+        configs.append(config)
+        existing = server_types.get(name)
+        if existing is None:
+            creates.append(name)
+        elif _canonical(existing.json_schema) != _canonical(config.json_schema):
+            updates.append(name)
+            for variable in server.variables.values():
+                if variable.type_name == name:
+                    breaking.extend(incompatible_values(adapter, variable))
+        else:
+            unchanged.append(name)
+    return TypesPlan(configs, creates, updates, unchanged, breaking)

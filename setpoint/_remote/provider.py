@@ -1,0 +1,301 @@
+"""`RemoteProvider`: live config from a Setpoint server — jittered polling with ETags, plus Server-Sent Events.
+
+Threads: a poller (the only thread that fetches on a schedule; SSE events and `refresh` wake it) and an SSE
+listener (reconnects with capped, jittered exponential backoff and forces a fetch after each reconnect, to
+catch changes missed while disconnected). The served config only ever moves to a config that validated
+(see `setpoint._remote.lkg`); it is persisted to ``cache_path`` and read from there when the server is down at
+start. After ``fork()`` the child gets fresh locks, fresh connections and its own threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from typing import Any
+
+import httpx
+
+from setpoint._remote.cache import load_cache, save_cache
+from setpoint._remote.client import (
+    VARIABLE_UPDATES_PATH,
+    Fetched,
+    RemoteClient,
+    fetch_config_async,
+    is_transient,
+    request_headers,
+)
+from setpoint._remote.lkg import InvalidResponseError, merge_response
+from setpoint._remote.options import RemoteOptions
+from setpoint._remote.sse import Backoff, listen
+from setpoint._sdk.providers.base import Provider
+from setpoint.config import VariablesConfig
+from setpoint.exceptions import RemoteError
+
+__all__ = ["RemoteProvider"]
+
+logger = logging.getLogger("setpoint.remote")
+
+_FAILURES_BEFORE_ERROR = 5
+
+
+def _jittered(seconds: float) -> float:
+    return seconds * random.uniform(0.9, 1.1)
+
+
+class RemoteProvider(Provider):
+    """Serves the config of a Setpoint server; ``compiled`` is swapped atomically and read without locks."""
+
+    name = "remote"
+
+    def __init__(self, options: RemoteOptions | None = None) -> None:
+        super().__init__()
+        options = options if options is not None else RemoteOptions()
+        self.options = options
+        self.url = options.resolved_url()
+        self._api_key = options.resolved_api_key()
+        self._cache_path = options.resolved_cache_path()
+        self._interval = options.polling_interval.total_seconds()
+        self.source: str | None = None
+        """Where ``config`` came from: ``"server"`` or ``"cache"``."""
+        self.last_error: Exception | None = None
+        self.sse_connected = False
+        self._etag: str | None = None
+        self._last_fetch = float("-inf")
+        self._failures = 0
+        self._started = False
+        self._shut_down = False
+        self._pid = os.getpid()
+        self._init_threading()
+        self._register_fork_handler()
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def _init_threading(self) -> None:
+        self._lock = threading.Lock()  # guards the fetch + apply of one refresh
+        self._ready = threading.Event()
+        self._wake = threading.Event()
+        self._force = threading.Event()
+        self._stop = threading.Event()
+        self._client = RemoteClient(self.options)
+        self._poller: threading.Thread | None = None
+        self._sse_thread: threading.Thread | None = None
+        self._sse_response: httpx.Response | None = None
+
+    def _register_fork_handler(self) -> None:
+        if not hasattr(os, "register_at_fork"):  # pragma: no cover - Windows
+            return
+        ref = weakref.ref(self)
+
+        def after_in_child() -> None:  # pragma: no cover - runs in forked children (tested via subprocess)
+            provider = ref()
+            if provider is not None:
+                provider._after_fork()
+
+        os.register_at_fork(after_in_child=after_in_child)
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's threads do not exist here; make fresh ones (and fresh sockets)."""
+        ready = self._ready.is_set()
+        self._init_threading()
+        if ready:
+            self._ready.set()
+        self._pid = os.getpid()
+        self.sse_connected = False
+        if self._started and not self._shut_down:
+            self._start_threads()
+
+    def start(self) -> None:
+        """Start the background poller and (if enabled) the SSE listener. Idempotent."""
+        if self._started or self._shut_down:
+            return
+        self._started = True
+        self._start_threads()
+
+    def _start_threads(self) -> None:
+        self._poller = threading.Thread(target=self._poll_loop, name="setpoint-remote-poller", daemon=True)
+        self._poller.start()
+        if self.options.sse:
+            self._sse_thread = threading.Thread(target=self._sse_loop, name="setpoint-remote-sse", daemon=True)
+            self._sse_thread.start()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop the threads and close the connections (waits at most ``timeout`` seconds in total)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._stop.set()
+        self._wake.set()
+        response = self._sse_response
+        if response is not None:
+            with contextlib.suppress(Exception):  # the listener thread may be closing it at the same time
+                response.close()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in (self._poller, self._sse_thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"RemoteProvider(url={self.url!r}, source={self.source!r})"
+
+    # --- refreshing ------------------------------------------------------------------------------------
+
+    def _due(self, force: bool) -> bool:
+        return force or time.monotonic() - self._last_fetch >= self._interval
+
+    def refresh(self, force: bool = False) -> None:
+        """Fetch now if ``force`` or the polling interval has passed; never raises (see ``last_error``)."""
+        if os.getpid() != self._pid:  # pragma: no cover - fork without the at-fork hook (e.g. os.fork in C)
+            self._after_fork()
+        if not self._due(force):
+            return
+        with self._lock:
+            if not self._due(force):
+                return
+            try:
+                fetched = self._client.fetch_config(self._etag)
+            except RemoteError as exc:
+                self._fetch_failed(exc)
+                return
+            self._apply(fetched)
+
+    async def refresh_async(self, force: bool = False) -> None:
+        """The async twin of `refresh`: the request runs on the event loop, not in a thread."""
+        if not self._due(force):
+            return
+        try:
+            fetched = await fetch_config_async(self.options, self._etag)
+        except RemoteError as exc:
+            with self._lock:
+                self._fetch_failed(exc)
+            return
+        with self._lock:
+            self._apply(fetched)
+
+    def _apply(self, fetched: Fetched) -> None:
+        """Serve what was fetched if it is good (called with the lock held)."""
+        self._last_fetch = time.monotonic()
+        self._failures = 0
+        try:
+            if fetched.not_modified:
+                if self.config is None:  # a 304 for an ETag we do not hold the body of: ask again in full
+                    self._etag = None
+                    self._last_fetch = float("-inf")
+                return
+            try:
+                merged = merge_response(self.config, fetched.data)
+            except InvalidResponseError as exc:
+                self.last_error = exc
+                self._warn(f"ignoring a bad response from {self.url}: {exc}; still serving the last good config")
+                return
+            for problem in merged.problems:
+                self._warn(f"config from {self.url}: {problem}")
+            self._etag = fetched.etag
+            self.last_error = None
+            # A full answer means a change (the server sends 304 otherwise): serve and persist it.
+            self._install(merged.config)
+            self.source = "server"
+            self._persist(merged.config)
+        finally:
+            self._ready.set()
+
+    def _fetch_failed(self, exc: RemoteError) -> None:
+        self.last_error = exc
+        self._failures += 1
+        self._last_fetch = time.monotonic()
+        if self.config is None and self._cache_path is not None:
+            cached = load_cache(self._cache_path)
+            if cached is not None:
+                self._install(cached)
+                self.source = "cache"
+                logger.warning("%s; serving the cached config from %s", exc, self._cache_path)
+        self._ready.set()
+        if self.config is not None and is_transient(exc) and self._failures < _FAILURES_BEFORE_ERROR:
+            logger.info("refreshing variables failed: %s", exc)
+        else:
+            logger.warning("refreshing variables failed: %s", exc)
+
+    def _persist(self, config: VariablesConfig) -> None:
+        if self._cache_path is None:
+            return
+        try:
+            save_cache(self._cache_path, config, self.url)
+        except OSError as exc:
+            logger.warning("cannot write the variables cache %s: %s", self._cache_path, exc)
+
+    @staticmethod
+    def _warn(message: str) -> None:
+        # Logged, not `warnings.warn`: this runs in background threads, where a warning filter set to
+        # "error" would kill the poller.
+        logger.warning(message)
+
+    # --- threads ---------------------------------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            self._force.clear()
+            self.refresh(force=True)
+            self._wake.wait(_jittered(self._interval))
+            self._wake.clear()
+
+    def _request_refresh(self) -> None:
+        """Called by the SSE listener: fetch now."""
+        self._force.set()
+        self._wake.set()
+
+    def _sse_loop(self) -> None:
+        backoff = Backoff()
+        had_connected = False
+        headers = request_headers(self._api_key)
+        while not self._stop.is_set():
+            opened_at = time.monotonic()
+            try:
+                with httpx.Client(base_url=self.url, headers=headers, timeout=self._sse_timeout()) as http:
+                    for event in listen(http, VARIABLE_UPDATES_PATH, self._on_sse_open):
+                        if self._stop.is_set():
+                            break
+                        if event == "open":
+                            if had_connected:  # changes may have happened while we were away
+                                self._request_refresh()
+                            had_connected = True
+                        elif event == "healthy":
+                            backoff.reset()
+                        else:
+                            self._request_refresh()
+            except Exception as exc:
+                logger.debug("variable updates stream failed: %s", exc)
+            finally:
+                if self.sse_connected and time.monotonic() - opened_at > 5.0:
+                    backoff.reset()  # a stream that stayed up a while was healthy, events or not
+                self.sse_connected = False
+                self._sse_response = None
+            if self._stop.is_set():
+                break
+            self._stop.wait(backoff.next_delay())
+
+    def _on_sse_open(self, response: httpx.Response) -> None:
+        self._sse_response = response
+        self.sse_connected = True
+        if self._stop.is_set():
+            response.close()
+
+    def _sse_timeout(self) -> httpx.Timeout:
+        connect = self.options.request_timeout.total_seconds()
+        # The server sends keep-alive comments; a silent stream for this long is a dead connection.
+        return httpx.Timeout(connect, read=self.options.sse_read_timeout.total_seconds())
+
+    def debug_state(self) -> dict[str, Any]:
+        """A snapshot of the provider's state, for logs and tests."""
+        return {
+            "url": self.url,
+            "source": self.source,
+            "etag": self._etag,
+            "sse_connected": self.sse_connected,
+            "last_error": None if self.last_error is None else str(self.last_error),
+            "variables": sorted(self.config.variables) if self.config is not None else None,
+        }

@@ -1,0 +1,231 @@
+"""Managing a server's variables from code: `push`, `push_types`, `validate`, `push_config`, `pull_config`.
+
+Each talks to the server of the current ``setpoint.configure(remote=...)`` (or ``url=``/``api_key=``, else
+``SETPOINT_URL``/``SETPOINT_API_KEY``), shows the diff before changing anything, asks for confirmation unless
+``yes=True``, and changes nothing with ``dry_run=True``. Network and authentication failures raise
+`setpoint.exceptions.RemoteError` subclasses whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from rich.console import Console
+
+from setpoint._remote.client import RemoteClient
+from setpoint._remote.diff import VariableLike, incompatible_values, plan_config, plan_push, plan_types, pushed_config
+from setpoint._remote.options import RemoteOptions
+from setpoint._remote.report import DescriptionDifference, LabelValidationError, ValidationReport
+from setpoint.config import VariablesConfig
+from setpoint.exceptions import VariableValueError
+
+__all__ = ["pull_config", "push", "push_config", "push_types", "validate"]
+
+TypeSpec = type[Any] | tuple[type[Any], str] | Any
+
+
+def _options(url: str | None, api_key: str | None) -> RemoteOptions:
+    configured = _configured_options()
+    if configured is None:
+        return RemoteOptions(url=url, api_key=api_key)
+    return RemoteOptions(
+        url=url or configured.url,
+        api_key=api_key or configured.api_key,
+        request_timeout=configured.request_timeout,
+    )
+
+
+def _configured_options() -> RemoteOptions | None:
+    """The RemoteOptions of the current ``setpoint.configure(remote=...)``, if any."""
+    try:
+        from setpoint._sdk import config as sdk_config  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:  # pragma: no cover - the SDK is part of the distribution
+        return None
+    getter = getattr(sdk_config, "current_remote_options", None)
+    options = getter() if callable(getter) else None
+    return options if isinstance(options, RemoteOptions) else None
+
+
+def _registered() -> list[VariableLike]:
+    from setpoint._sdk.registry import registered_variables
+
+    return list(registered_variables())
+
+
+def _console(console: Console | None) -> Console:
+    return console if console is not None else Console(highlight=False)
+
+
+def _confirm(console: Console) -> bool:
+    try:
+        answer = console.input("Apply these changes? [y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        answer = ""
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    console.print("Aborted: nothing changed.")
+    return False
+
+
+def _gate(console: Console, has_changes: bool, dry_run: bool, yes: bool) -> bool:
+    """Whether to apply: False when there is nothing to do, in a dry run, or when the user says no."""
+    if not has_changes:
+        console.print("[green]No changes needed: the server is up to date.[/]")
+        return False
+    if dry_run:
+        console.print("[yellow]Dry run: nothing changed.[/]")
+        return False
+    return yes or _confirm(console)
+
+
+def push(
+    variables: Sequence[VariableLike] | None = None,
+    *,
+    dry_run: bool = False,
+    yes: bool = False,
+    strict: bool = False,
+    url: str | None = None,
+    api_key: str | None = None,
+    console: Console | None = None,
+) -> bool:
+    """Push variables defined in code (all registered ones by default): create the missing ones (no labels,
+    the code default as the ``example``) and update changed JSON schemas, keeping labels and rollouts.
+
+    ``strict=True`` refuses (raising `VariableValueError`) a schema change that existing label values would
+    not validate against; otherwise they are shown as a warning. Returns True if changes were applied (or, in a
+    dry run, would be).
+    """
+    out = _console(console)
+    chosen = list(variables) if variables is not None else _registered()
+    if not chosen:
+        out.print("No variables to push: define them with setpoint.var() first (is the module imported?).")
+        return False
+    with RemoteClient(_options(url, api_key)) as client:
+        plan = plan_push(chosen, client.get_config())
+        out.print(plan.to_markup())
+        if plan.breaking:
+            names = ", ".join(sorted({i.variable for i in plan.breaking}))
+            if strict:
+                raise VariableValueError(
+                    f"refusing the schema change of {names}: existing label values would not validate "
+                    "(fix or move those labels first, or push without strict)"
+                )
+            out.print(f"[yellow]Warning: existing values of {names} will not validate against the new schema.[/]")
+        if not _gate(out, plan.has_changes, dry_run, yes):
+            return dry_run and plan.has_changes
+        out.print("Applying changes...")
+        for change in plan.changes:
+            if change.kind == "create":
+                client.create_variable(pushed_config(change))
+                out.print(f"  [green]Created {change.name}[/]")
+            elif change.kind == "update_schema":
+                client.replace_variable(pushed_config(change))
+                out.print(f"  [yellow]Updated the schema of {change.name}[/]")
+    out.print("[green]Done: variables pushed.[/]")
+    return True
+
+
+def push_types(
+    types: Sequence[TypeSpec],
+    *,
+    dry_run: bool = False,
+    yes: bool = False,
+    strict: bool = False,
+    url: str | None = None,
+    api_key: str | None = None,
+    console: Console | None = None,
+) -> bool:
+    """Push types as named, shared JSON schemas (``/v1/variable-types/``). Each item is a type (named by its
+    ``__name__``) or ``(type, name)``. ``strict=True`` refuses an update that values of variables using the
+    type would not validate against. Returns True if changes were applied (or, in a dry run, would be)."""
+    out = _console(console)
+    if not types:
+        out.print("No types to push.")
+        return False
+    with RemoteClient(_options(url, api_key)) as client:
+        plan = plan_types(types, client.list_types(), client.get_config())
+        out.print(plan.to_markup())
+        if plan.breaking:
+            names = ", ".join(sorted({i.variable for i in plan.breaking}))
+            if strict:
+                raise VariableValueError(
+                    f"refusing the type update: existing values of {names} would not validate against it"
+                )
+            out.print(f"[yellow]Warning: existing values of {names} will not validate against the new types.[/]")
+        if not _gate(out, plan.has_changes, dry_run, yes):
+            return dry_run and plan.has_changes
+        for config in plan.types:
+            if config.name in plan.creates or config.name in plan.updates:
+                client.upsert_type(config)
+    out.print("[green]Done: variable types pushed.[/]")
+    return True
+
+
+def validate(
+    variables: Sequence[VariableLike] | None = None, *, url: str | None = None, api_key: str | None = None
+) -> ValidationReport:
+    """Check that every value on the server (each label's and the latest version) validates against the type
+    of the variable in code; report variables missing from the server and differing descriptions."""
+    chosen = list(variables) if variables is not None else _registered()
+    with RemoteClient(_options(url, api_key)) as client:
+        server = client.get_config()
+    report = ValidationReport(variables_checked=len(chosen))
+    for variable in chosen:
+        existing = server.variables.get(variable.name)
+        if existing is None:
+            report.variables_not_on_server.append(variable.name)
+            continue
+        for item in incompatible_values(variable.type_adapter, existing):
+            report.errors.append(LabelValidationError(variable.name, item.label, item.error, item.version))
+        if (variable.description or None) != (existing.description or None):
+            report.description_differences.append(
+                DescriptionDifference(variable.name, variable.description, existing.description)
+            )
+    return report
+
+
+def push_config(
+    config: VariablesConfig | str | os.PathLike[str],
+    *,
+    mode: Literal["merge", "replace"] = "merge",
+    dry_run: bool = False,
+    yes: bool = False,
+    url: str | None = None,
+    api_key: str | None = None,
+    console: Console | None = None,
+) -> bool:
+    """Make the server's variables match ``config`` (a `VariablesConfig` or a YAML/JSON file): labels with
+    inline values become versions. ``mode="merge"`` leaves other variables alone; ``"replace"`` deletes the
+    server's variables that ``config`` does not have. Returns True if changes were applied (or, in a dry run,
+    would be)."""
+    if mode not in ("merge", "replace"):
+        raise ValueError(f"mode must be 'merge' or 'replace', not {mode!r}")
+    out = _console(console)
+    local = config if isinstance(config, VariablesConfig) else VariablesConfig.read(config)
+    with RemoteClient(_options(url, api_key)) as client:
+        plan = plan_config(local, client.get_config(), mode)
+        out.print(plan.to_markup())
+        if local.segments:
+            out.print("[yellow]Note: segments are managed with the segments API; push_config does not push them.[/]")
+        if not _gate(out, plan.has_changes, dry_run, yes):
+            return dry_run and plan.has_changes
+        out.print("Applying changes...")
+        for name in plan.updates:
+            client.replace_variable(local.variables[name])
+            out.print(f"  [yellow]Updated {name}[/]")
+        for name in plan.creates:
+            client.create_variable(local.variables[name])
+            out.print(f"  [green]Created {name}[/]")
+        for name in plan.deletes:
+            client.delete_variable(name)
+            out.print(f"  [red]Deleted {name}[/]")
+    out.print("[green]Done: config pushed.[/]")
+    return True
+
+
+def pull_config(*, url: str | None = None, api_key: str | None = None) -> VariablesConfig:
+    """The server's whole current config (for a backup, a file to edit, or `VariablesConfig.merge`)."""
+    with RemoteClient(_options(url, api_key)) as client:
+        return client.get_config()
