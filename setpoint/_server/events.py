@@ -13,6 +13,8 @@ from collections.abc import Callable
 import psycopg
 
 from setpoint._server.services.changes import Change
+from setpoint._server.storage import Storage
+from setpoint._server.storage.records import AuditEntry
 from setpoint._server.storage.sql import NOTIFY_CHANNEL
 
 log = logging.getLogger("setpoint.server")
@@ -128,3 +130,42 @@ class PostgresListener:
             self._on_payload(payload)
         except Exception:  # a bad payload must not stop the listener
             log.exception("could not handle change notification %r", payload)
+
+
+class AuditWatcher:
+    """For SQLite, where there is no NOTIFY: a thread that polls the audit history about once a second and
+    applies what other processes (e.g. ``setpoint keys revoke``) changed: revoked keys stop working and
+    changed configs are rebuilt."""
+
+    def __init__(self, storage: Storage, on_entry: Callable[[AuditEntry], None], interval: float = 1.0) -> None:
+        self._storage = storage
+        self._on_entry = on_entry
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="setpoint-audit-watcher", daemon=True)
+
+    def start(self) -> None:
+        """Start polling from the current newest entry."""
+        with self._storage.read() as tx:
+            self._last = tx.last_audit_id()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling."""
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                with self._storage.read() as tx:
+                    entries = tx.audit_since(self._last)
+            except Exception:
+                log.exception("could not poll the audit history")
+                continue
+            for entry in entries:
+                self._last = entry.id
+                try:
+                    self._on_entry(entry)
+                except Exception:
+                    log.exception("could not apply audit entry %s", entry.id)

@@ -33,7 +33,9 @@ class Settings:
     database_url: str | None = field(default_factory=lambda: os.environ.get("SETPOINT_DATABASE_URL") or None)
     admin_password: str | None = field(default_factory=lambda: os.environ.get("SETPOINT_ADMIN_PASSWORD") or None)
     max_body_bytes: int = field(default_factory=lambda: _env_int("SETPOINT_MAX_BODY_BYTES", 1024 * 1024))
-    sse_keepalive_seconds: float = 15.0
+    sse_keepalive_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("SETPOINT_SSE_KEEPALIVE_SECONDS") or 15.0)
+    )
     migrate_on_start: bool = True
 
     @property

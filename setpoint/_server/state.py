@@ -6,12 +6,13 @@ import uuid
 from dataclasses import dataclass, field
 
 from setpoint._server.auth import KeyCache
-from setpoint._server.events import EventHub, PostgresListener
+from setpoint._server.events import AuditWatcher, EventHub, PostgresListener
 from setpoint._server.services.changes import Change, ChangeSink
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.settings import Settings
 from setpoint._server.snapshot import SnapshotCache
 from setpoint._server.storage import Storage
+from setpoint._server.storage.records import AuditEntry
 from setpoint._server.storage.sql import SqlStorage
 
 
@@ -26,6 +27,7 @@ class ServerState:
     keys: KeyCache
     hub: EventHub
     listener: PostgresListener | None = field(default=None)
+    watcher: AuditWatcher | None = field(default=None)
 
     @classmethod
     def create(cls, settings: Settings, storage: Storage) -> ServerState:
@@ -55,12 +57,22 @@ class ServerState:
         self.snapshots.invalidate_all()
         self.keys.invalidate()
 
+    def _on_audit(self, entry: AuditEntry) -> None:
+        if entry.entity_type == "api_key":
+            self.keys.invalidate()
+        elif entry.entity_type in ("variable", "segment"):
+            # Also sees this process's own writes: a rebuild with an unchanged ETag, harmless.
+            self.snapshots.invalidate(entry.project_id)
+
     def start(self) -> None:
-        """Start cross-process notifications (PostgreSQL only)."""
+        """Start cross-process change delivery: LISTEN on PostgreSQL, audit polling on SQLite."""
         if self.storage.dialect == "postgresql" and isinstance(self.storage, SqlStorage):
             conninfo = self.storage.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             self.listener = PostgresListener(conninfo, self.ctx.sink.handle_payload, self._on_reconnect)
             self.listener.start()
+        else:
+            self.watcher = AuditWatcher(self.storage, self._on_audit)
+            self.watcher.start()
 
     def stop(self) -> None:
         """Stop the listener and end SSE streams."""
@@ -68,3 +80,6 @@ class ServerState:
         if self.listener is not None:
             self.listener.stop()
             self.listener = None
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None

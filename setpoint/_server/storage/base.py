@@ -109,6 +109,14 @@ class ReadTx(ABC):
         """Audit entries, newest first."""
 
     @abstractmethod
+    def audit_since(self, after_id: int, limit: int = 1000) -> list[AuditEntry]:
+        """Audit entries of every project with an id above ``after_id``, oldest first."""
+
+    @abstractmethod
+    def last_audit_id(self) -> int:
+        """The id of the newest audit entry (0 when there is none)."""
+
+    @abstractmethod
     def find_api_key(self, key_hash: str) -> ApiKey | None:
         """The key whose token hashes to ``key_hash`` (revoked keys included: callers check)."""
 

@@ -139,6 +139,20 @@ def _user(row: Row[Any]) -> AdminUser:
     return AdminUser(id=row.id, username=row.username, password_hash=row.password_hash, created_at=_utc(row.created_at))
 
 
+def _audit(row: Row[Any]) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        project_id=row.project_id,
+        at=_utc(row.at),
+        actor=row.actor,
+        action=row.action,
+        entity_type=row.entity_type,
+        entity_name=row.entity_name,
+        before=_load(row.before),
+        after=_load(row.after),
+    )
+
+
 def _fields_values(fields: VariableFields) -> dict[str, Any]:
     return {
         "description": fields.description,
@@ -249,20 +263,15 @@ class SqlReadTx(ReadTx):
         if entity_name is not None:
             stmt = stmt.where(c.entity_name == entity_name)
         stmt = stmt.order_by(c.id.desc()).limit(limit)
-        return [
-            AuditEntry(
-                id=r.id,
-                project_id=r.project_id,
-                at=_utc(r.at),
-                actor=r.actor,
-                action=r.action,
-                entity_type=r.entity_type,
-                entity_name=r.entity_name,
-                before=_load(r.before),
-                after=_load(r.after),
-            )
-            for r in self.conn.execute(stmt)
-        ]
+        return [_audit(r) for r in self.conn.execute(stmt)]
+
+    def audit_since(self, after_id: int, limit: int = 1000) -> list[AuditEntry]:
+        c = t.audit_log.c
+        stmt = sa.select(t.audit_log).where(c.id > after_id).order_by(c.id).limit(limit)
+        return [_audit(r) for r in self.conn.execute(stmt)]
+
+    def last_audit_id(self) -> int:
+        return int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.audit_log.c.id), 0))).scalar_one())
 
     def find_api_key(self, key_hash: str) -> ApiKey | None:
         row = self._one(sa.select(t.api_keys).where(t.api_keys.c.key_hash == key_hash))
