@@ -195,7 +195,7 @@ def test_variable_types_upsert(storage: Storage) -> None:
     with storage.write() as tx:
         first, previous = tx.upsert_type(project.id, "T", {"type": "string"}, "d", "m.T")
         assert previous is None
-        second, previous = tx.upsert_type(project.id, "T", {"type": "integer"}, None, None)
+        _, previous = tx.upsert_type(project.id, "T", {"type": "integer"}, None, None)
         assert previous == first
     with storage.read() as tx:
         stored = tx.get_type(project.id, "T")
@@ -288,8 +288,13 @@ def test_admin_users_and_sessions(storage: Storage) -> None:
 
 def test_a_failed_write_rolls_back(storage: Storage) -> None:
     project = _project(storage)
-    with pytest.raises(RuntimeError), storage.write() as tx:
-        tx.insert_variable(project.id, "v", VariableFields())
-        raise RuntimeError("boom")
+
+    def failing_write() -> None:
+        with storage.write() as tx:
+            tx.insert_variable(project.id, "v", VariableFields())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        failing_write()
     with storage.read() as tx:
         assert tx.get_variable(project.id, "v") is None
