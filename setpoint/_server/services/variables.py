@@ -55,17 +55,18 @@ def _require(tx: ReadTx | WriteTx, project_id: int, name: str, *, lock: bool = F
 
 
 def effective_schema(tx: ReadTx, project_id: int, json_schema: dict[str, Any] | None, type_name: str | None) -> Any:
-    """The schema values are validated against: the variable's own, else its variable type's."""
-    if json_schema is not None:
-        return json_schema
+    """The schema values are validated against: the variable's own, else its variable type's.
+
+    A ``type_name`` must name a variable type of the project.
+    """
     if type_name is None:
-        return None
+        return json_schema
     vtype = tx.get_type(project_id, type_name)
     if vtype is None:
         raise InvalidError(
             f"type_name {type_name!r} is not a variable type of this project; push it first (POST /v1/variable-types/)"
         )
-    return vtype.json_schema
+    return json_schema if json_schema is not None else vtype.json_schema
 
 
 def _probe_label(target: LabelTargetIn) -> dict[str, Any]:

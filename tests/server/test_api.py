@@ -1,0 +1,234 @@
+"""The HTTP API of a real server process, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.server.conftest import BACKENDS
+from tests.server.support import Project, ServerProcess
+
+pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True, scope="module")
+
+SCHEMA = {"type": "object", "properties": {"model": {"type": "string"}}, "required": ["model"]}
+
+
+def variable_body(name: str = "agent", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": name,
+        "description": "the agent",
+        "json_schema": SCHEMA,
+        "rollout": {"labels": {}},
+        "overrides": [],
+    }
+    body.update(extra)
+    return body
+
+
+def test_health_readiness_and_openapi(server: ServerProcess) -> None:
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{server.url}/readyz").json()["status"] == "ok"
+    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    for path in ("/v1/variables/", "/v1/variables/{name}/", "/v1/variable-types/", "/v1/variable-updates/"):
+        assert path in paths
+
+
+def test_create_then_read_config_with_labels_and_versions(server: ServerProcess, project: Project) -> None:
+    labels = {
+        "prod": {"target_type": "version", "version": 1, "serialized_value": '{"model": "a"}'},
+        "canary": {"target_type": "version", "serialized_value": '{"model": "b"}'},
+        "edge": {"target_type": "latest"},
+        "off": {"target_type": "code_default"},
+        "alias": {"target_type": "label", "target_label": "prod"},
+    }
+    with server.client(project) as client:
+        created = client.post("/v1/variables/", json=variable_body(labels=labels, rollout={"labels": {"prod": 1}}))
+        assert created.status_code == 201, created.text
+        config = client.get("/v1/variables/").json()
+    variable = config["variables"]["agent"]
+    assert variable["labels"] == {
+        "prod": {"version": 1, "serialized_value": '{"model": "a"}'},
+        "canary": {"version": 2, "serialized_value": '{"model": "b"}'},
+        "edge": {"version": 2, "ref": "latest"},
+        "off": {"version": None, "ref": "code_default"},
+        "alias": {"version": None, "ref": "prod"},
+    }
+    assert variable["latest_version"] == {"version": 2, "serialized_value": '{"model": "b"}'}
+    assert variable["rollout"] == {"labels": {"prod": 1.0}}
+    assert variable["json_schema"] == SCHEMA
+
+
+def test_etag_and_304_change_exactly_when_content_changes(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        client.post("/v1/variables/", json=variable_body()).raise_for_status()
+        first = client.get("/v1/variables/")
+        etag = first.headers["etag"]
+        not_modified = client.get("/v1/variables/", headers={"If-None-Match": etag})
+        assert not_modified.status_code == 304 and not_modified.content == b""
+        assert not_modified.headers["etag"] == etag
+        # A PUT that changes nothing leaves the content, and so the ETag, alone.
+        client.put("/v1/variables/agent/", json=variable_body()).raise_for_status()
+        assert client.get("/v1/variables/", headers={"If-None-Match": etag}).status_code == 304
+        client.put("/v1/variables/agent/", json=variable_body(description="changed")).raise_for_status()
+        changed = client.get("/v1/variables/", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    assert changed.json()["variables"]["agent"]["description"] == "changed"
+
+
+def test_put_replaces_labels_and_keeps_versions(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        labels = {"prod": {"target_type": "version", "serialized_value": '{"model": "a"}'}}
+        client.post("/v1/variables/", json=variable_body(labels=labels)).raise_for_status()
+        same_value = {"prod": {"target_type": "version", "version": 1, "serialized_value": '{"model": "a"}'}}
+        client.put("/v1/variables/agent/", json=variable_body(labels=same_value)).raise_for_status()
+        new_value = {
+            "prod": {"target_type": "version", "version": 1, "serialized_value": '{"model": "z"}'},
+            "pinned": {"target_type": "version", "version": 1},
+        }
+        client.put("/v1/variables/agent/", json=variable_body(labels=new_value)).raise_for_status()
+        versions = client.get("/v1/variables/agent/versions/").json()
+        variable = client.get("/v1/variables/").json()["variables"]["agent"]
+    assert [v["serialized_value"] for v in versions] == ['{"model": "a"}', '{"model": "z"}']
+    assert variable["labels"]["prod"] == {"version": 2, "serialized_value": '{"model": "z"}'}
+    assert variable["labels"]["pinned"] == {"version": 1, "serialized_value": '{"model": "a"}'}
+
+
+def test_delete_and_not_found(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        client.post("/v1/variables/", json=variable_body()).raise_for_status()
+        assert client.delete("/v1/variables/agent/").status_code == 204
+        assert client.get("/v1/variables/").json()["variables"] == {}
+        missing = client.delete("/v1/variables/agent/")
+        assert missing.status_code == 404 and "does not exist" in missing.json()["detail"]
+        assert client.put("/v1/variables/agent/", json=variable_body()).status_code == 404
+
+
+def test_duplicate_create_is_409(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        client.post("/v1/variables/", json=variable_body()).raise_for_status()
+        again = client.post("/v1/variables/", json=variable_body())
+    assert again.status_code == 409 and "PUT /v1/variables/agent/" in again.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (variable_body(name="1bad"), "name"),
+        (variable_body(rollout={"labels": {"nope": 1}}), "'nope'"),
+        (
+            variable_body(rollout={"labels": {}}, overrides=[{"conditions": [{"kind": "value-is-cool"}]}]),
+            "value-is-cool",
+        ),
+        (variable_body(labels={"prod": {"target_type": "version", "serialized_value": '{"model": 3}'}}), "schema"),
+        (variable_body(labels={"prod": {"target_type": "version", "serialized_value": "{not json"}}), "not valid JSON"),
+        (variable_body(labels={"latest": {"target_type": "latest"}}), "reserved"),
+        (variable_body(labels={"a": {"target_type": "label", "target_label": "b"}}), "'b'"),
+        (variable_body(labels={"a": {"target_type": "version", "version": 7}}), "does not exist"),
+        (variable_body(json_schema={"type": "nonsense"}), "not a valid JSON schema"),
+        (variable_body(type_name="Unknown"), "variable type"),
+        (variable_body(surprise=1), "surprise"),
+    ],
+)
+def test_invalid_writes_are_422_and_say_what_to_fix(
+    server: ServerProcess, project: Project, body: dict[str, Any], fragment: str
+) -> None:
+    with server.client(project) as client:
+        response = client.post("/v1/variables/", json=body)
+        assert response.status_code == 422, response.text
+        assert fragment in response.json()["detail"]
+        assert client.get("/v1/variables/").json()["variables"] == {}
+
+
+def test_malformed_json_body_is_422(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        response = client.post("/v1/variables/", content=b"{", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and "invalid request" in response.json()["detail"]
+
+
+def test_request_body_size_limit(server: ServerProcess, project: Project) -> None:
+    huge = variable_body(description="x" * (1024 * 1024 + 1))
+    with server.client(project) as client:
+        response = client.post("/v1/variables/", json=huge)
+    assert response.status_code == 413 and "limit" in response.json()["detail"]
+
+
+def test_if_match_refuses_a_stale_write(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        client.post("/v1/variables/", json=variable_body()).raise_for_status()
+        etag = client.get("/v1/variables/agent/").headers["etag"]
+        ok = client.put("/v1/variables/agent/", json=variable_body(description="mine"), headers={"If-Match": etag})
+        assert ok.status_code == 200
+        stale = client.put("/v1/variables/agent/", json=variable_body(description="lost"), headers={"If-Match": etag})
+        assert stale.status_code == 412 and "fetch it again" in stale.json()["detail"]
+        stale_delete = client.delete("/v1/variables/agent/", headers={"If-Match": etag})
+        assert stale_delete.status_code == 412
+        assert client.get("/v1/variables/agent/").json()["description"] == "mine"
+
+
+def test_versions_labels_history_and_audit(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        client.post("/v1/variables/", json=variable_body()).raise_for_status()
+        created = client.post(
+            "/v1/variables/agent/versions/", json={"serialized_value": '{"model": "a"}', "label": "prod"}
+        )
+        assert created.status_code == 201 and created.json()["version"] == 1
+        bad = client.post("/v1/variables/agent/versions/", json={"serialized_value": '{"model": 1}'})
+        assert bad.status_code == 422 and "model" in bad.json()["detail"]
+        client.post("/v1/variables/agent/versions/", json={"serialized_value": '{"model": "b"}'}).raise_for_status()
+        moved = client.put("/v1/variables/agent/labels/prod/", json={"target_type": "version", "version": 2})
+        assert moved.status_code == 200 and moved.json()["labels"]["prod"]["version"] == 2
+        history = client.get("/v1/variables/agent/label-history/", params={"label": "prod"}).json()
+        audit = client.get("/v1/audit/", params={"entity_type": "variable", "name": "agent"}).json()
+    assert [h["target"]["version"] for h in history] == [1, 2]
+    assert [a["action"] for a in audit] == ["move_label", "create_version", "create_version", "create"]
+    assert audit[0]["actor"].startswith("api_key:")
+    assert audit[0]["before"]["labels"]["prod"]["version"] == 1
+    assert audit[0]["after"]["labels"]["prod"]["version"] == 2
+
+
+def test_variable_types_upsert(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        body = {"name": "Cfg", "json_schema": {"type": "object"}, "description": "d", "source_hint": "app.Cfg"}
+        assert client.post("/v1/variable-types/", json=body).status_code == 201
+        assert client.post("/v1/variable-types/", json={**body, "description": "e"}).status_code == 200
+        bad = client.post("/v1/variable-types/", json={"name": "X", "json_schema": {"type": 12}})
+        assert bad.status_code == 422
+        types = client.get("/v1/variable-types/").json()
+        # a variable using the type is validated against its schema
+        uses = variable_body(
+            json_schema=None, type_name="Cfg", labels={"p": {"target_type": "version", "serialized_value": "1"}}
+        )
+        refused = client.post("/v1/variables/", json=uses)
+    assert [(t["name"], t["description"], t["source_hint"]) for t in types] == [("Cfg", "e", "app.Cfg")]
+    assert refused.status_code == 422 and "schema" in refused.json()["detail"]
+
+
+def test_concurrent_version_creation_over_http(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        client.post("/v1/variables/", json=variable_body()).raise_for_status()
+    results: list[int] = []
+    barrier = threading.Barrier(20)
+
+    def create(i: int) -> None:
+        with server.client(project) as client:
+            barrier.wait()
+            response = client.post(
+                "/v1/variables/agent/versions/", json={"serialized_value": json.dumps({"model": str(i)})}
+            )
+            assert response.status_code == 201, response.text
+            results.append(response.json()["version"])
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == list(range(1, 21))
+    with server.client(project) as client:
+        versions = client.get("/v1/variables/agent/versions/").json()
+    assert [v["version"] for v in versions] == list(range(1, 21))
+    assert sorted(json.loads(v["serialized_value"])["model"] for v in versions) == sorted(str(i) for i in range(20))
