@@ -1,3 +1,57 @@
-"""Setpoint: self-hosted managed variables for Python."""
+"""Setpoint: self-hosted managed variables for Python.
 
-__all__: list[str] = []
+Typed, versioned runtime configuration defined in code with a safe default, changed at runtime per label,
+percentage or segment, with every resolution visible in OpenTelemetry::
+
+    import setpoint
+
+    agent_config = setpoint.var("agent_config", type=AgentConfig, default=AgentConfig(...))
+    setpoint.configure(config="variables.yaml")
+    with agent_config.get(targeting_key=user_id) as config:
+        config.value, config.label, config.version, config.reason
+"""
+
+from setpoint._remote.options import RemoteOptions
+from setpoint._sdk.baggage_processor import BaggageSpanProcessor
+from setpoint._sdk.configure import build_config, configure, shutdown
+from setpoint._sdk.providers import FileProvider, LocalProvider, NoOpProvider, Provider
+from setpoint._sdk.resolved import Reason, Resolved
+from setpoint._sdk.targeting import targeting_context
+from setpoint._sdk.variable import Variable, var
+from setpoint.exceptions import (
+    AuthenticationError,
+    ConfigFileError,
+    ConfigurationError,
+    ConflictError,
+    RemoteError,
+    ServerResponseError,
+    ServerUnreachableError,
+    SetpointError,
+    VariableValueError,
+)
+
+__all__ = [
+    "AuthenticationError",
+    "BaggageSpanProcessor",
+    "ConfigFileError",
+    "ConfigurationError",
+    "ConflictError",
+    "FileProvider",
+    "LocalProvider",
+    "NoOpProvider",
+    "Provider",
+    "Reason",
+    "RemoteError",
+    "RemoteOptions",
+    "Resolved",
+    "ServerResponseError",
+    "ServerUnreachableError",
+    "SetpointError",
+    "Variable",
+    "VariableValueError",
+    "build_config",
+    "configure",
+    "shutdown",
+    "targeting_context",
+    "var",
+]

@@ -1,0 +1,1 @@
+"""The application SDK: variables, resolution, targeting, providers and OpenTelemetry (public names in `setpoint`)."""

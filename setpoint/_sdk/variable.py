@@ -1,0 +1,536 @@
+"""`Variable` and `var()`: a typed value defined in code with a safe default, resolved at runtime.
+
+The hot path (`Variable.get`) is written for speed: per compiled config, a variable keeps a `_Bound` holding
+its compiled variable and one prebuilt `Resolved` per possible outcome (values parsed once), so a resolution
+is a few attribute reads, the core's `evaluate`, and a dict lookup. Everything rare (overrides, default
+functions, spans, errors) lives in `_resolve_full`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar, cast
+
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from pydantic import TypeAdapter, ValidationError
+
+from setpoint._core.evaluator import CompiledConfig, CompiledVariable, Evaluation
+from setpoint._sdk import spans
+from setpoint._sdk import state as sdk_state
+from setpoint._sdk.registry import register
+from setpoint._sdk.resolved import Reason, Resolved
+from setpoint._sdk.targeting import TARGETING
+from setpoint.config import InSegment, NotInSegment, UnknownCondition
+from setpoint.exceptions import ConfigurationError
+
+__all__ = ["DefaultFunction", "Variable", "var"]
+
+T = TypeVar("T")
+
+DefaultFunction = Callable[[str | None, Mapping[str, Any]], T]
+"""``fn(targeting_key, attributes) -> value``: a default or override computed per resolution."""
+
+logger = logging.getLogger("setpoint")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_CALL_DEFAULT: Any = object()  # placeholder value of an outcome whose code default is a function
+# Reading baggage through the context directly avoids `baggage.get_all()`'s ~0.4 µs MappingProxyType wrap.
+_BAGGAGE_KEY: str | None = getattr(otel_baggage, "_BAGGAGE_KEY", None)
+_get_current_context: Callable[[], otel_context.Context] = otel_context.get_current
+_runtime_var = getattr(getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+if isinstance(_runtime_var, ContextVar):  # the default runtime context: skip two Python-level calls
+    _get_current_context = _runtime_var.get
+_warned_unknown_kinds: set[str] = set()
+_MAX_PARSED = 256
+
+
+class _Override:
+    """An active `Variable.override()`: a value (prebuilt result) or a function."""
+
+    __slots__ = ("function", "resolved")
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.function: Callable[[str | None, Mapping[str, Any]], Any] | None = value if callable(value) else None
+        self.resolved: Resolved[Any] = Resolved(name, None if callable(value) else value, "context_override")
+
+
+_OVERRIDES: ContextVar[Mapping[str, _Override] | None] = ContextVar("setpoint_overrides", default=None)
+
+
+class _DefaultFunctionError(Exception):
+    """Carries an exception raised by the user's default function through `get`'s error handling."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class _Bound:
+    """A variable bound to one compiled config and SDK state (rebuilt when either changes)."""
+
+    __slots__ = ("compiled", "outcomes", "resource", "state", "static", "variable", "wanted")
+
+    def __init__(
+        self, state: sdk_state.SdkState | None, compiled: CompiledConfig | None, variable: CompiledVariable | None
+    ) -> None:
+        self.state = state
+        self.compiled = compiled
+        self.variable = variable
+        self.wanted: frozenset[str] | None = _wanted_attributes(variable)
+        """The attribute names the rules read (None: cannot tell, so all of them)."""
+        self.resource: Mapping[str, Any] = _EMPTY
+        """The resource attributes the rules read."""
+        self.outcomes: dict[int, Resolved[Any]] = {}
+        """Prebuilt result per `Evaluation` (keyed by identity: the compiled config owns them)."""
+        self.static: Resolved[Any] | None = None
+        """The result of every ``get()`` without ``label=`` when it depends on nothing, else None."""
+
+
+class Variable(Generic[T]):
+    """A managed variable: a typed value with a code default, resolved against the current configuration.
+
+    Create with `setpoint.var()`; read with `get()`.
+    """
+
+    __slots__ = (
+        "_bound",
+        "_default",
+        "_default_is_function",
+        "_description",
+        "_name",
+        "_parsed",
+        "_span_name",
+        "_type",
+        "_type_adapter",
+        "_warned",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        type: Any,
+        default: T | DefaultFunction[T],
+        description: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.match(name) or len(name) > 128:
+            raise ConfigurationError(
+                f"invalid variable name {name!r}: use a Python identifier (ASCII letters, digits and underscores, "
+                "not starting with a digit, at most 128 characters), e.g. 'agent_config'"
+            )
+        try:
+            adapter: TypeAdapter[T] = TypeAdapter(type)
+        except Exception as exc:
+            raise ConfigurationError(f"variable {name!r}: pydantic cannot handle type {type!r}: {exc}") from exc
+        self._name = name
+        self._type = type
+        self._type_adapter = adapter
+        self._description = description
+        self._default = default
+        self._default_is_function = callable(default) and not isinstance(default, type_if_class(type))
+        if not self._default_is_function:
+            try:
+                adapter.validate_python(default)
+            except ValidationError as exc:
+                raise ConfigurationError(f"variable {name!r}: the default does not fit type {type!r}: {exc}") from None
+        self._span_name = f"Resolve variable {name}"
+        self._parsed: dict[tuple[int | None, str], tuple[bool, Any]] = {}
+        self._warned: set[object] = set()
+        self._bound = _Bound(None, None, None)
+
+    # --- properties used by `VariablesConfig.from_variables` and users ---------------------------------
+
+    @property
+    def name(self) -> str:
+        """The variable's name (unique in the process, and its key in the configuration)."""
+        return self._name
+
+    @property
+    def description(self) -> str | None:
+        """Human-readable description, pushed to the server."""
+        return self._description
+
+    @property
+    def default(self) -> T | DefaultFunction[T]:
+        """The code default: a value, or a function ``fn(targeting_key, attributes)``."""
+        return self._default
+
+    @property
+    def type(self) -> Any:
+        """The type given to `setpoint.var()`."""
+        return self._type
+
+    @property
+    def type_adapter(self) -> TypeAdapter[T]:
+        """The pydantic `TypeAdapter` that parses and validates this variable's values."""
+        return self._type_adapter
+
+    def __repr__(self) -> str:
+        return f"Variable(name={self._name!r}, type={self._type!r})"
+
+    # --- resolution -------------------------------------------------------------------------------------
+
+    def get(
+        self,
+        targeting_key: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        label: str | None = None,
+    ) -> Resolved[T]:
+        """Resolve the value to use now. Never raises because of the configuration.
+
+        Priority: an active `override()`; then an explicit ``label`` (if it resolves to a value); then the
+        first matching override rule's rollout, else the default rollout.
+
+        The targeting key is ``targeting_key``, else the variable-specific `setpoint.targeting_context`, else
+        the default one, else the active trace id (``trace_id:<32 hex>``). The attributes the rules see are
+        the OpenTelemetry resource attributes, then the baggage, then ``attributes`` (later wins).
+
+        A value that does not validate against the type gives the code default with reason
+        ``validation_error`` and the exception attached; any other failure gives the code default with
+        ``other_error``. Only the variable's own default function can raise out of here.
+        """
+        state = sdk_state.CURRENT
+        provider = otel_trace._TRACER_PROVIDER
+        if provider is not None and state.instrument:
+            cached = spans.TRACER_CACHE
+            tracer = cached[1] if cached[0] is provider else spans.tracer_for(provider)
+            if tracer is not None:
+                return self._get_traced(tracer, state, targeting_key, attributes, label)
+        try:
+            overrides = _OVERRIDES.get()
+            if overrides is not None and self._name in overrides:
+                return self._resolve_full(state, targeting_key, attributes, label)[0]
+            compiled = state.provider.compiled
+            bound = self._bound
+            if bound.compiled is not compiled or bound.state is not state:
+                bound = self._bind(state, compiled)
+            if label is None:
+                static = bound.static
+                if static is not None:
+                    return static
+            variable = bound.variable
+            if variable is None or self._default_is_function:
+                return self._resolve_full(state, targeting_key, attributes, label)[0]
+            if targeting_key is None:
+                targeting = TARGETING.get()
+                if targeting is not None:
+                    targeting_key = targeting.specific.get(self._name, targeting.default)
+                if targeting_key is None and not variable.is_static:
+                    targeting_key = _trace_targeting_key()
+            wanted = bound.wanted
+            if wanted is None:
+                merged = _merge_attributes(state, attributes)
+            elif not wanted:
+                merged = attributes
+            else:
+                merged = _merge_wanted(bound, state, wanted, attributes)
+            evaluation = variable.evaluate(targeting_key, merged, label)
+            resolved = bound.outcomes.get(id(evaluation))
+            if resolved is None:
+                resolved = self._outcome(bound, evaluation)
+            return resolved
+        except _DefaultFunctionError as failed:
+            raise failed.error from None
+        except Exception as exc:
+            return self._error_result(exc, targeting_key, attributes)
+
+    def _get_traced(
+        self,
+        tracer: otel_trace.Tracer,
+        state: sdk_state.SdkState,
+        targeting_key: str | None,
+        attributes: Mapping[str, Any] | None,
+        label: str | None,
+    ) -> Resolved[T]:
+        start = time.time_ns()
+        static = False
+        try:
+            resolved, targeting_key = self._resolve_full(state, targeting_key, attributes, label)
+            variable = self._bound.variable
+            static = variable is not None and variable.is_static
+        except _DefaultFunctionError as failed:
+            raise failed.error from None
+        except Exception as exc:
+            resolved = self._error_result(exc, targeting_key, attributes)
+        try:
+            spans.record_span(tracer, self._span_name, resolved, targeting_key, start, static)
+        except Exception:  # a broken exporter or processor must not break the application
+            logger.debug("setpoint: recording the span of %r failed", self._name, exc_info=True)
+        return resolved
+
+    def _resolve_full(
+        self,
+        state: sdk_state.SdkState,
+        targeting_key: str | None,
+        attributes: Mapping[str, Any] | None,
+        label: str | None,
+    ) -> tuple[Resolved[T], str | None]:
+        """The general path: every case, and the final targeting key (for the span)."""
+        if targeting_key is None:
+            targeting = TARGETING.get()
+            if targeting is not None:
+                targeting_key = targeting.key_for(self._name)
+            if targeting_key is None:
+                targeting_key = _trace_targeting_key()
+        merged = _merge_attributes(state, attributes)
+        overrides = _OVERRIDES.get()
+        override = overrides.get(self._name) if overrides is not None else None
+        if override is not None:
+            if override.function is None:
+                return override.resolved, targeting_key
+            value = override.function(targeting_key, merged if merged is not None else _EMPTY)
+            return override.resolved.with_value(value), targeting_key
+        compiled = state.provider.compiled
+        bound = self._bound
+        if bound.compiled is not compiled or bound.state is not state:
+            bound = self._bind(state, compiled)
+        variable = bound.variable
+        if variable is None:
+            if compiled is None:
+                resolved: Resolved[Any] = Resolved(self._name, self._default_value(), "code_default")
+            else:
+                resolved = bound.outcomes.get(0) or self._unknown_outcome(bound)
+        else:
+            evaluation = variable.evaluate(targeting_key, merged, label)
+            found = bound.outcomes.get(id(evaluation))
+            resolved = found if found is not None else self._outcome(bound, evaluation)
+        if resolved.value is _CALL_DEFAULT:
+            resolved = resolved.with_value(self._call_default(targeting_key, merged))
+        return resolved, targeting_key
+
+    def _bind(self, state: sdk_state.SdkState, compiled: CompiledConfig | None) -> _Bound:
+        """Prepare for a newly installed compiled config or SDK state."""
+        variable = compiled.get(self._name) if compiled is not None else None
+        bound = _Bound(state, compiled, variable)
+        if bound.wanted:
+            resource = state.resource_attributes
+            if resource is None:
+                resource = state.load_resource()
+            bound.resource = {key: value for key, value in resource.items() if key in bound.wanted}
+        if variable is not None:
+            _warn_unknown_conditions(variable)
+            if variable.static_result is not None:
+                static = self._outcome(bound, variable.static_result)
+                bound.static = static if static.value is not _CALL_DEFAULT else None
+        elif not self._default_is_function:
+            if compiled is None:
+                bound.static = Resolved(self._name, self._default, "code_default")
+            else:
+                bound.static = self._unknown_outcome(bound)
+        if len(self._parsed) > _MAX_PARSED:
+            self._parsed.clear()
+        self._bound = bound
+        return bound
+
+    def _unknown_outcome(self, bound: _Bound) -> Resolved[Any]:
+        evaluation = Evaluation(self._name, None, None, None, "code_default", "unknown_variable")
+        resolved = Resolved(self._name, self._default_value(), "code_default", evaluation=evaluation)
+        bound.outcomes[0] = resolved  # 0 is never the id() of a live object
+        return resolved
+
+    def _outcome(self, bound: _Bound, evaluation: Evaluation) -> Resolved[Any]:
+        """Build (parsing the value once) and cache the result for ``evaluation``."""
+        serialized = evaluation.serialized_value
+        if serialized is None:
+            resolved: Resolved[Any] = Resolved(self._name, self._default_value(), "code_default", evaluation=evaluation)
+        else:
+            ok, parsed = self._parse(evaluation.version, serialized, evaluation.label)
+            if ok:
+                resolved = Resolved(
+                    self._name,
+                    parsed,
+                    "resolved",
+                    label=evaluation.label,
+                    version=evaluation.version,
+                    evaluation=evaluation,
+                )
+            else:
+                reason: Reason = "validation_error" if isinstance(parsed, ValidationError) else "other_error"
+                resolved = Resolved(self._name, self._default_value(), reason, exception=parsed, evaluation=evaluation)
+        bound.outcomes[id(evaluation)] = resolved
+        return resolved
+
+    def _parse(self, version: int | None, serialized: str, label: str | None) -> tuple[bool, Any]:
+        key = (version, serialized)
+        found = self._parsed.get(key)
+        if found is not None:
+            return found
+        try:
+            result: tuple[bool, Any] = (True, self._type_adapter.validate_json(serialized))
+        except Exception as exc:
+            result = (False, exc)
+            logger.warning(
+                "setpoint: variable %r, label %r (version %s): the value does not fit the variable's type; "
+                "serving the code default: %s",
+                self._name,
+                label,
+                version,
+                exc,
+            )
+        self._parsed[key] = result
+        return result
+
+    def _default_value(self) -> Any:
+        return _CALL_DEFAULT if self._default_is_function else self._default
+
+    def _call_default(self, targeting_key: str | None, attributes: Mapping[str, Any] | None) -> T:
+        function = cast(DefaultFunction[T], self._default)
+        try:
+            return function(targeting_key, attributes if attributes is not None else _EMPTY)
+        except Exception as exc:
+            raise _DefaultFunctionError(exc) from exc
+
+    def _error_result(
+        self, exc: Exception, targeting_key: str | None, attributes: Mapping[str, Any] | None
+    ) -> Resolved[T]:
+        if type(exc) not in self._warned:
+            self._warned.add(type(exc))
+            logger.warning("setpoint: resolving %r failed; serving the code default", self._name, exc_info=exc)
+        if self._default_is_function:
+            try:
+                value = self._call_default(targeting_key, attributes)
+            except _DefaultFunctionError as failed:
+                raise failed.error from None
+        else:
+            value = cast(T, self._default)
+        return Resolved(self._name, value, "other_error", exception=exc)
+
+    # --- overrides and refresh --------------------------------------------------------------------------
+
+    @contextmanager
+    def override(self, value: T | DefaultFunction[T]) -> Iterator[None]:
+        """Serve ``value`` (or ``fn(targeting_key, attributes)``) in this context, whatever the configuration.
+
+        For tests and experiments; resolutions report reason ``context_override``. Scoped to the current
+        thread / asyncio task and the block; nestable.
+        """
+        current = _OVERRIDES.get()
+        token = _OVERRIDES.set({**(current or {}), self._name: _Override(self._name, value)})
+        try:
+            yield
+        finally:
+            _OVERRIDES.reset(token)
+
+    def refresh_sync(self, force: bool = False) -> None:
+        """Ask the current provider to refresh the configuration now (blocking)."""
+        sdk_state.CURRENT.provider.refresh(force)
+
+    async def refresh(self, force: bool = False) -> None:
+        """Ask the current provider to refresh the configuration now."""
+        await sdk_state.CURRENT.provider.refresh_async(force)
+
+
+def type_if_class(type_: Any) -> tuple[type, ...]:
+    """``(type_,)`` if it is a class (so a callable default of a callable type is a value, not a function)."""
+    return (type_,) if isinstance(type_, type) else ()
+
+
+def _merge_attributes(state: sdk_state.SdkState, attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """Resource attributes, then baggage, then ``attributes`` (later wins); no copy when nothing is added."""
+    base = state.resource_attributes
+    if base is None:
+        base = state.load_resource()
+    if state.include_baggage:
+        # the fallback covers a future opentelemetry-api without the private key
+        found = cast(
+            "Mapping[str, Any] | None",
+            _get_current_context().get(_BAGGAGE_KEY) if _BAGGAGE_KEY is not None else otel_baggage.get_all(),
+        )
+        if found:
+            merged = {**base, **found}
+            if attributes:
+                merged.update(attributes)
+            return merged
+    if not base:
+        return attributes
+    if not attributes:
+        return base
+    return {**base, **attributes}
+
+
+def _merge_wanted(
+    bound: _Bound, state: sdk_state.SdkState, wanted: frozenset[str], attributes: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    """`_merge_attributes` restricted to the resource and baggage entries the rules can read: the same result
+    for the evaluator, without copying every resource attribute on every call."""
+    extra = bound.resource
+    if state.include_baggage:
+        found = cast(
+            "Mapping[str, Any] | None",
+            _get_current_context().get(_BAGGAGE_KEY) if _BAGGAGE_KEY is not None else otel_baggage.get_all(),
+        )
+        if found:
+            picked = {key: value for key, value in found.items() if key in wanted}
+            if picked:
+                extra = {**extra, **picked}
+    if not extra:
+        return attributes
+    if not attributes:
+        return extra
+    return {**extra, **attributes}
+
+
+def _wanted_attributes(variable: CompiledVariable | None) -> frozenset[str] | None:
+    """The attribute names ``variable``'s override conditions read; None when segments make that unclear."""
+    if variable is None:
+        return frozenset()
+    names: set[str] = set()
+    for override in variable.config.overrides:
+        for condition in override.conditions:
+            if isinstance(condition, InSegment | NotInSegment):
+                return None
+            attribute = getattr(condition, "attribute", None)
+            if isinstance(attribute, str):
+                names.add(attribute)
+    return frozenset(names)
+
+
+def _trace_targeting_key() -> str | None:
+    trace_id = otel_trace.get_current_span().get_span_context().trace_id
+    return f"trace_id:{trace_id:032x}" if trace_id else None
+
+
+def _warn_unknown_conditions(variable: CompiledVariable) -> None:
+    for override in variable.config.overrides:
+        for condition in override.conditions:
+            if isinstance(condition, UnknownCondition) and condition.kind not in _warned_unknown_kinds:
+                _warned_unknown_kinds.add(condition.kind)
+                logger.warning(
+                    "setpoint: variable %r uses condition kind %r, which this SDK does not know (a newer "
+                    "server?); that condition never matches. Upgrade setpoint.",
+                    variable.name,
+                    condition.kind,
+                )
+
+
+def var(
+    name: str,
+    *,
+    type: type[T] | Any,
+    default: T | DefaultFunction[T],
+    description: str | None = None,
+) -> Variable[T]:
+    """Define a managed variable.
+
+    ``name`` is a Python identifier, unique in the process (it is the variable's key in the configuration).
+    ``type`` is anything pydantic validates: a pydantic model, a dataclass, a TypedDict, ``str``, ``int``,
+    ``float``, ``bool``, a union... ``default`` is served whenever the configuration has no (valid) value: a
+    value of ``type``, or a function ``fn(targeting_key, attributes) -> value`` computed per resolution. A
+    default function that raises is a bug in the application: its exception propagates out of ``get()``
+    (there is no other value left to serve).
+
+    Raises `ConfigurationError` for an invalid or duplicate name, an unsupported type, or a default that does
+    not fit the type.
+    """
+    variable: Variable[T] = Variable(name, type=type, default=default, description=description)
+    register(variable)
+    return variable
