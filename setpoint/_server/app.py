@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from setpoint._server.api import health, logfire, manage
+from setpoint._server import api
 from setpoint._server.auth import AuthError
 from setpoint._server.middleware import BodySizeLimit
 from setpoint._server.services.errors import ServiceError
@@ -50,6 +52,22 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _error(422, f"invalid request: {summary}", errors)
 
 
+_FIRST_ROUTERS = ("health", "logfire", "manage")
+
+
+def api_routers() -> list[APIRouter]:
+    """Every ``router`` of the modules in ``setpoint._server.api`` (the core ones first, then by name), so a
+    new API module is served by adding its file."""
+    names = sorted(m.name for m in pkgutil.iter_modules(api.__path__) if not m.name.startswith("_"))
+    ordered = [n for n in _FIRST_ROUTERS if n in names] + [n for n in names if n not in _FIRST_ROUTERS]
+    routers: list[APIRouter] = []
+    for name in ordered:
+        router = getattr(importlib.import_module(f"{api.__name__}.{name}"), "router", None)
+        if isinstance(router, APIRouter):
+            routers.append(router)
+    return routers
+
+
 def create_app(settings: Settings | None = None, storage: Storage | None = None) -> FastAPI:
     """The Setpoint server app. Opens (and, unless told not to, migrates) the database."""
     settings = settings or Settings()
@@ -78,8 +96,7 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(AuthError, _auth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.include_router(health.router)
-    app.include_router(logfire.router)
-    app.include_router(manage.router)
+    for router in api_routers():
+        app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

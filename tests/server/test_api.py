@@ -90,9 +90,8 @@ def test_put_replaces_labels_and_keeps_versions(server: ServerProcess, project: 
             "pinned": {"target_type": "version", "version": 1},
         }
         client.put("/v1/variables/agent/", json=variable_body(labels=new_value)).raise_for_status()
-        versions = client.get("/v1/variables/agent/versions/").json()
         variable = client.get("/v1/variables/").json()["variables"]["agent"]
-    assert [v["serialized_value"] for v in versions] == ['{"model": "a"}', '{"model": "z"}']
+    assert variable["latest_version"] == {"version": 2, "serialized_value": '{"model": "z"}'}
     assert variable["labels"]["prod"] == {"version": 2, "serialized_value": '{"model": "z"}'}
     assert variable["labels"]["pinned"] == {"version": 1, "serialized_value": '{"model": "a"}'}
 
@@ -169,25 +168,47 @@ def test_if_match_refuses_a_stale_write(server: ServerProcess, project: Project)
         assert client.get("/v1/variables/agent/").json()["description"] == "mine"
 
 
-def test_versions_labels_history_and_audit(server: ServerProcess, project: Project) -> None:
+def _add_version(client: httpx.Client, value: str, label: str = "tmp") -> int:
+    """Create a version through the Logfire-compatible PUT (a label target with a new value)."""
+    current = client.get("/v1/variables/agent/").json()
+    labels = {
+        name: {"target_type": "version", "version": target["version"]}
+        for name, target in current["labels"].items()
+        if "serialized_value" in target and name != label
+    }
+    labels[label] = {"target_type": "version", "serialized_value": value}
+    body = variable_body(labels=labels)
+    response = client.put("/v1/variables/agent/", json=body)
+    assert response.status_code == 200, response.text
+    return int(response.json()["labels"][label]["version"])
+
+
+def test_label_moves_history_and_audit(server: ServerProcess, project: Project) -> None:
     with server.client(project) as client:
         client.post("/v1/variables/", json=variable_body()).raise_for_status()
-        created = client.post(
-            "/v1/variables/agent/versions/", json={"serialized_value": '{"model": "a"}', "label": "prod"}
-        )
-        assert created.status_code == 201 and created.json()["version"] == 1
-        bad = client.post("/v1/variables/agent/versions/", json={"serialized_value": '{"model": 1}'})
-        assert bad.status_code == 422 and "model" in bad.json()["detail"]
-        client.post("/v1/variables/agent/versions/", json={"serialized_value": '{"model": "b"}'}).raise_for_status()
+        assert _add_version(client, '{"model": "a"}', "prod") == 1
+        assert _add_version(client, '{"model": "b"}', "tmp") == 2
         moved = client.put("/v1/variables/agent/labels/prod/", json={"target_type": "version", "version": 2})
         assert moved.status_code == 200 and moved.json()["labels"]["prod"]["version"] == 2
+        etag = moved.headers["etag"]
+        new_value = {"target_type": "version", "serialized_value": '{"model": "c"}'}
+        created = client.put("/v1/variables/agent/labels/beta/", json=new_value, headers={"If-Match": etag})
+        assert created.status_code == 200 and created.json()["labels"]["beta"]["version"] == 3
+        stale = client.put(
+            "/v1/variables/agent/labels/prod/", json={"target_type": "latest"}, headers={"If-Match": etag}
+        )
+        assert stale.status_code == 412
+        bad = client.put("/v1/variables/agent/labels/prod/", json={"target_type": "version", "serialized_value": "1"})
+        assert bad.status_code == 422 and "schema" in bad.json()["detail"]
+        reserved = client.put("/v1/variables/agent/labels/latest/", json={"target_type": "latest"})
+        assert reserved.status_code == 422 and "reserved" in reserved.json()["detail"]
         history = client.get("/v1/variables/agent/label-history/", params={"label": "prod"}).json()
         audit = client.get("/v1/audit/", params={"entity_type": "variable", "name": "agent"}).json()
     assert [h["target"]["version"] for h in history] == [1, 2]
-    assert [a["action"] for a in audit] == ["move_label", "create_version", "create_version", "create"]
+    assert [a["action"] for a in audit] == ["move_label", "move_label", "update", "update", "create"]
     assert audit[0]["actor"].startswith("api_key:")
-    assert audit[0]["before"]["labels"]["prod"]["version"] == 1
-    assert audit[0]["after"]["labels"]["prod"]["version"] == 2
+    assert "beta" not in audit[0]["before"]["labels"]
+    assert audit[0]["after"]["labels"]["beta"]["version"] == 3
 
 
 def test_variable_types_upsert(server: ServerProcess, project: Project) -> None:
@@ -208,19 +229,20 @@ def test_variable_types_upsert(server: ServerProcess, project: Project) -> None:
 
 
 def test_concurrent_version_creation_over_http(server: ServerProcess, project: Project) -> None:
+    """20 writers each create a version (a label with a new value): all stored, numbered 1..20."""
     with server.client(project) as client:
         client.post("/v1/variables/", json=variable_body()).raise_for_status()
     results: list[int] = []
     barrier = threading.Barrier(20)
 
     def create(i: int) -> None:
+        value = json.dumps({"model": str(i)})
         with server.client(project) as client:
             barrier.wait()
-            response = client.post(
-                "/v1/variables/agent/versions/", json={"serialized_value": json.dumps({"model": str(i)})}
-            )
-            assert response.status_code == 201, response.text
-            results.append(response.json()["version"])
+            label = {"target_type": "version", "serialized_value": value}
+            response = client.put(f"/v1/variables/agent/labels/w{i}/", json=label)
+            assert response.status_code == 200, response.text
+            results.append(response.json()["labels"][f"w{i}"]["version"])
 
     threads = [threading.Thread(target=create, args=(i,)) for i in range(20)]
     for thread in threads:
@@ -229,6 +251,8 @@ def test_concurrent_version_creation_over_http(server: ServerProcess, project: P
         thread.join()
     assert sorted(results) == list(range(1, 21))
     with server.client(project) as client:
-        versions = client.get("/v1/variables/agent/versions/").json()
-    assert [v["version"] for v in versions] == list(range(1, 21))
-    assert sorted(json.loads(v["serialized_value"])["model"] for v in versions) == sorted(str(i) for i in range(20))
+        variable = client.get("/v1/variables/agent/").json()
+    assert variable["latest_version"]["version"] == 20
+    values = {json.loads(lb["serialized_value"])["model"]: lb["version"] for lb in variable["labels"].values()}
+    assert sorted(values) == sorted(str(i) for i in range(20))
+    assert sorted(values.values()) == list(range(1, 21))

@@ -1,4 +1,6 @@
-"""Setpoint's management endpoints beside the Logfire ones: versions, label moves, history, audit."""
+"""Setpoint's management endpoints beside the Logfire ones: label moves, label history, audit.
+
+Versions, diffs, targeting and restores are in ``editing.py``."""
 
 from __future__ import annotations
 
@@ -11,23 +13,14 @@ from setpoint._server.api.deps import parse_if_match, reader, server_state, writ
 from setpoint._server.auth import Principal
 from setpoint._server.services import audit
 from setpoint._server.services import variables as var_service
-from setpoint._server.services.models import LabelTargetIn, VersionIn
-from setpoint._server.storage.records import LabelMove, Version
+from setpoint._server.services.models import LabelTargetIn
+from setpoint._server.storage.records import LabelMove
 
 router = APIRouter(prefix="/v1", tags=["management"])
 
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
 IfMatch = Annotated[str | None, Header(description="A revision from the variable's ETag: refuse (412) if stale")]
-
-
-def _version_json(version: Version) -> dict[str, Any]:
-    return {
-        "version": version.version,
-        "serialized_value": version.serialized_value,
-        "created_by": version.created_by,
-        "created_at": version.created_at.isoformat(),
-    }
 
 
 def _move_json(move: LabelMove) -> dict[str, Any]:
@@ -39,26 +32,6 @@ def _move_json(move: LabelMove) -> dict[str, Any]:
             "target_label": move.target.target_label,
         }
     return {"label": move.label, "target": target, "moved_by": move.moved_by, "moved_at": move.moved_at.isoformat()}
-
-
-@router.get("/variables/{name}/versions/", summary="Every version of a variable")
-def list_versions(request: Request, name: str, caller: Reader) -> list[dict[str, Any]]:
-    """Versions, oldest first."""
-    versions = var_service.list_versions(server_state(request).ctx, caller.project_id, name)
-    return [_version_json(v) for v in versions]
-
-
-@router.post("/variables/{name}/versions/", status_code=201, summary="Create a version")
-def create_version(
-    request: Request, response: Response, name: str, body: VersionIn, caller: Writer, if_match: IfMatch = None
-) -> dict[str, Any]:
-    """Store a new immutable version (validated against the variable's schema), optionally moving a label."""
-    ctx = server_state(request).ctx
-    version, view = var_service.create_version(
-        ctx, caller.project_id, name, body, caller.actor, parse_if_match(if_match)
-    )
-    response.headers["ETag"] = f'"{view.revision}"'
-    return _version_json(version)
 
 
 @router.put("/variables/{name}/labels/{label}/", summary="Move a label")
