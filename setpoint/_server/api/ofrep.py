@@ -1,0 +1,118 @@
+"""OFREP endpoints: ``POST /ofrep/v1/evaluate/flags/{key}``, bulk ``POST /ofrep/v1/evaluate/flags`` (ETag /
+``If-None-Match`` -> 304) and ``GET /ofrep/v1/configuration``. Evaluated on the server from the project's
+in-memory config snapshot (see `setpoint._server.services.ofrep` for the mapping).
+
+Auth: ``Authorization: Bearer <api key>`` (or the bare key), or ``X-API-Key: <api key>``; read scope.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from setpoint._core.evaluator import CompiledConfig, compile_config
+from setpoint._server.api.deps import server_state
+from setpoint._server.auth import AuthError, Principal, authenticate_hash, require_scope, token_from_header
+from setpoint._server.security import hash_token
+from setpoint._server.services import ofrep
+from setpoint._server.snapshot import Snapshot
+
+router = APIRouter(prefix="/ofrep/v1", tags=["OFREP"])
+
+_compiled: dict[int, tuple[Snapshot, CompiledConfig]] = {}
+_compiled_lock = threading.Lock()
+
+
+def _compiled_config(snapshot: Snapshot) -> CompiledConfig:
+    """The snapshot's config compiled once (kept while the snapshot is current)."""
+    cached = _compiled.get(snapshot.project_id)
+    if cached is not None and cached[0] is snapshot:
+        return cached[1]
+    compiled = compile_config(snapshot.config)
+    with _compiled_lock:
+        _compiled[snapshot.project_id] = (snapshot, compiled)
+    return compiled
+
+
+async def _caller(request: Request) -> Principal:
+    api_key = request.headers.get("x-api-key")
+    token = api_key.strip() if api_key else token_from_header(request.headers.get("authorization"))
+    keys = server_state(request).keys
+    token_hash = hash_token(token)
+    found = keys.cached(token_hash)
+    if found is None:
+        found = await run_in_threadpool(authenticate_hash, keys, token_hash)
+    require_scope(found, "read")
+    return found
+
+
+async def _compiled_for(request: Request) -> CompiledConfig:
+    caller = await _caller(request)
+    state = server_state(request)
+    snapshot = state.snapshots.cached(caller.project_id)
+    if snapshot is None:
+        snapshot = await run_in_threadpool(state.snapshots.get, caller.project_id)
+    return _compiled_config(snapshot)
+
+
+def _auth_error(exc: AuthError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse({"errorDetails": exc.message}, status_code=exc.status_code, headers=headers)
+
+
+@router.post("/evaluate/flags/{key}", summary="OFREP single flag evaluation")
+async def evaluate_flag(request: Request, key: str) -> Response:
+    """Evaluate one variable for ``{"context": {"targetingKey": ..., ...attributes}}``."""
+    try:
+        compiled = await _compiled_for(request)
+    except AuthError as exc:
+        return _auth_error(exc)
+    try:
+        context = ofrep.parse(await request.body())
+    except ofrep.ContextError as exc:
+        return JSONResponse({"key": key, "errorCode": exc.code, "errorDetails": exc.details}, status_code=400)
+    status_code, body = ofrep.evaluate_flag(compiled, key, context)
+    return JSONResponse(body, status_code=status_code)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if header is None:
+        return False
+    return any(c.strip().removeprefix("W/") in (etag, "*") for c in header.split(","))
+
+
+@router.post("/evaluate/flags", summary="OFREP bulk evaluation (ETag / If-None-Match)")
+async def evaluate_flags(request: Request, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """Evaluate every variable of the project; 304 when ``If-None-Match`` has the answer's ETag."""
+    try:
+        compiled = await _compiled_for(request)
+    except AuthError as exc:
+        return _auth_error(exc)
+    try:
+        context = ofrep.parse(await request.body())
+    except ofrep.ContextError as exc:
+        return JSONResponse({"errorCode": exc.code, "errorDetails": exc.details}, status_code=400)
+    answer: dict[str, Any] = ofrep.evaluate_all(compiled, context)
+    body = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+    etag = ofrep.bulk_etag(body)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if _etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get("/configuration", summary="OFREP provider configuration")
+async def configuration() -> dict[str, Any]:
+    """What this server supports (OFREP extension): every flag type, bulk polling."""
+    return {
+        "name": "Setpoint",
+        "capabilities": {
+            "cacheInvalidation": {"polling": {"enabled": True, "minPollingIntervalMs": 1000}},
+            "flagEvaluation": {"supportedTypes": ["int", "float", "string", "boolean", "object"]},
+        },
+    }

@@ -1,0 +1,228 @@
+"""Segments: create, replace, patch (semantic-patch instructions), delete, list, history.
+
+A segment is stored as its `setpoint.config.Segment` JSON document plus ``created_at``. Every write is one
+transaction that validates the whole project config (unknown segment references and reference cycles are
+refused with 400 naming them) before it commits, is audited, and is announced to the snapshot cache and the
+SSE streams. A segment that a variable's override or another segment refers to cannot be deleted (409 naming
+them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from setpoint._server.services import audit
+from setpoint._server.services.changes import Change, EventName
+from setpoint._server.services.context import ServiceContext
+from setpoint._server.services.errors import (
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    PreconditionFailedError,
+    ServiceError,
+)
+from setpoint._server.services.segments_patch import PatchError, apply_instructions, validate_segment
+from setpoint._server.services.validation import check_project
+from setpoint._server.services.wire import project_wire
+from setpoint._server.storage import AlreadyExistsError, ReadTx, StaleRevisionError, WriteTx
+from setpoint._server.storage.records import AuditEntry
+from setpoint._server.storage.records import Segment as SegmentRecord
+from setpoint.config import Segment, VariablesConfig
+
+__all__ = [
+    "SegmentInvalidError",
+    "SegmentView",
+    "create_segment",
+    "delete_segment",
+    "get_segment",
+    "list_segments",
+    "patch_segment",
+    "replace_segment",
+    "segment_history",
+]
+
+
+class SegmentInvalidError(ServiceError):
+    """A segment (or the project config it would produce) is invalid: 400 with a message naming the problem."""
+
+    status_code = 400
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    """A stored segment: the validated model, its revision (bumped on every change) and timestamps."""
+
+    segment: Segment
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def wire(self) -> dict[str, Any]:
+        """The segment's JSON as the config snapshot serves it."""
+        return self.segment.model_dump(mode="json")
+
+
+def _created_at(record: SegmentRecord) -> datetime:
+    raw = record.data.get("created_at")
+    if isinstance(raw, str):
+        try:
+            return datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+    return record.updated_at
+
+
+def _view(record: SegmentRecord) -> SegmentView:
+    data = {k: v for k, v in record.data.items() if k != "created_at"}
+    segment = Segment.model_validate({**data, "key": record.key})
+    return SegmentView(segment, record.revision, _created_at(record), record.updated_at)
+
+
+def _document(segment: Segment, created_at: datetime) -> dict[str, Any]:
+    return {**segment.model_dump(mode="json"), "created_at": created_at.isoformat()}
+
+
+def _require(tx: ReadTx, project_id: int, key: str) -> SegmentRecord:
+    record = tx.get_segment(project_id, key)
+    if record is None:
+        raise NotFoundError(f"segment {key!r} does not exist in this project")
+    return record
+
+
+def _check_if_match(record: SegmentRecord, if_match: int | None) -> None:
+    if if_match is not None and if_match != record.revision:
+        raise PreconditionFailedError(
+            f"segment {record.key!r} is at revision {record.revision}, not {if_match} (If-Match): "
+            "someone changed it since you read it; fetch it again and reapply your change"
+        )
+
+
+def _check_config(tx: WriteTx, project_id: int) -> None:
+    try:
+        check_project(tx, project_id)
+    except InvalidError as exc:
+        raise SegmentInvalidError(exc.message, errors=exc.errors) from None
+
+
+def _write(
+    ctx: ServiceContext,
+    project_id: int,
+    segment: Segment,
+    actor: str,
+    *,
+    current: SegmentRecord | None,
+    event: EventName,
+) -> SegmentView:
+    """Store ``segment`` (create when ``current`` is None), validate the project, audit and announce."""
+    created_at = _created_at(current) if current is not None else datetime.now(UTC)
+    with ctx.storage.write() as tx:
+        expected = None if current is None else current.revision
+        try:
+            record = tx.put_segment(project_id, segment.key, _document(segment, created_at), expected)
+        except AlreadyExistsError:
+            raise ConflictError(f"segment {segment.key!r} already exists") from None
+        except StaleRevisionError:
+            raise ConflictError(
+                f"segment {segment.key!r} was changed by someone else at the same time; fetch it and retry"
+            ) from None
+        _check_config(tx, project_id)
+        before = None if current is None else _view(current).wire
+        action = "create" if current is None else "update"
+        audit.record(tx, project_id, actor, action, "segment", segment.key, before, segment.model_dump(mode="json"))
+        change = Change(project_id=project_id, entity="segment", event=event, name=segment.key)
+        ctx.sink.record(tx, change)
+    ctx.sink.applied(change)
+    return _view(record)
+
+
+def _validated(data: dict[str, Any]) -> Segment:
+    try:
+        return validate_segment(data)
+    except PatchError as exc:
+        raise SegmentInvalidError(str(exc)) from None
+
+
+def list_segments(ctx: ServiceContext, project_id: int) -> list[SegmentView]:
+    """Every segment of the project, by key."""
+    with ctx.storage.read() as tx:
+        return [_view(r) for r in tx.list_segments(project_id)]
+
+
+def get_segment(ctx: ServiceContext, project_id: int, key: str) -> SegmentView:
+    """One segment; 404 when missing."""
+    with ctx.storage.read() as tx:
+        return _view(_require(tx, project_id, key))
+
+
+def create_segment(ctx: ServiceContext, project_id: int, data: dict[str, Any], actor: str) -> SegmentView:
+    """Create a segment from its JSON (the `Segment` shape); 409 when the key is taken."""
+    segment = _validated(data)
+    with ctx.storage.read() as tx:
+        if tx.get_segment(project_id, segment.key) is not None:
+            raise ConflictError(f"segment {segment.key!r} already exists")
+    return _write(ctx, project_id, segment, actor, current=None, event="created")
+
+
+def replace_segment(
+    ctx: ServiceContext, project_id: int, key: str, data: dict[str, Any], actor: str, if_match: int | None = None
+) -> SegmentView:
+    """Replace a segment's whole document (``key`` in the body, if any, must match the URL)."""
+    if data.get("key", key) != key:
+        raise SegmentInvalidError(f"the body names segment {data.get('key')!r} but the URL names {key!r}")
+    segment = _validated({**data, "key": key})
+    with ctx.storage.read() as tx:
+        current = _require(tx, project_id, key)
+    _check_if_match(current, if_match)
+    return _write(ctx, project_id, segment, actor, current=current, event="updated")
+
+
+def patch_segment(
+    ctx: ServiceContext, project_id: int, key: str, instructions: Any, actor: str, if_match: int | None = None
+) -> SegmentView:
+    """Apply semantic-patch instructions (all or nothing); 400 naming the instruction that is wrong."""
+    with ctx.storage.read() as tx:
+        current = _require(tx, project_id, key)
+    _check_if_match(current, if_match)
+    doc = {k: v for k, v in current.data.items() if k != "created_at"}
+    try:
+        segment = apply_instructions({**doc, "key": key}, instructions)
+    except PatchError as exc:
+        raise SegmentInvalidError(str(exc)) from None
+    return _write(ctx, project_id, segment, actor, current=current, event="updated")
+
+
+def _referrers(config: VariablesConfig, key: str) -> tuple[list[str], list[str]]:
+    variables = sorted(v.name for v in config.variables.values() if key in v.segment_references())
+    segments = sorted(s.key for s in config.segments.values() if s.key != key and key in s.referenced_segments())
+    return variables, segments
+
+
+def delete_segment(ctx: ServiceContext, project_id: int, key: str, actor: str, if_match: int | None = None) -> None:
+    """Delete a segment; 409 naming the variables (overrides) and segments that still refer to it."""
+    with ctx.storage.write() as tx:
+        current = _require(tx, project_id, key)
+        _check_if_match(current, if_match)
+        config = VariablesConfig.model_validate(project_wire(tx.load_project_state(project_id)))
+        variables, segments = _referrers(config, key)
+        if variables or segments:
+            users = [f"variable(s) {', '.join(variables)}"] if variables else []
+            users += [f"segment(s) {', '.join(segments)}"] if segments else []
+            raise ConflictError(
+                f"segment {key!r} is still used by {' and '.join(users)}; remove those references first",
+                errors=[{"variables": variables, "segments": segments}],
+            )
+        before = _view(current).wire
+        tx.delete_segment(project_id, key)
+        _check_config(tx, project_id)
+        audit.record(tx, project_id, actor, "delete", "segment", key, before, None)
+        change = Change(project_id=project_id, entity="segment", event="deleted", name=key)
+        ctx.sink.record(tx, change)
+    ctx.sink.applied(change)
+
+
+def segment_history(ctx: ServiceContext, project_id: int, key: str, limit: int = 100) -> list[AuditEntry]:
+    """The audit entries of one segment, newest first (the segment may since have been deleted)."""
+    return audit.history(ctx, project_id, entity_type="segment", name=key, limit=limit)

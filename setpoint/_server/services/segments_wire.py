@@ -1,0 +1,141 @@
+"""Segments in LaunchDarkly's REST representation (``/api/v2/segments``), both ways.
+
+Out: :func:`ld_segment` renders a stored segment as LaunchDarkly does (``key``, ``name``, ``description``,
+``tags``, ``creationDate``, ``lastModifiedDate``, ``included``, ``excluded``, ``includedContexts``,
+``excludedContexts``, ``rules`` with ``_id`` and clauses with ``contextKind``, ``version``, ``_links``).
+In: :func:`doc_from_ld` turns a create body (LaunchDarkly's ``key``/``name``/``description``/``tags``, plus
+Setpoint's optional ``included``, ``excluded``, ``includedContexts``, ``excludedContexts`` and ``rules``) into
+a stored segment document.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from setpoint._server.services.segments import SegmentView
+from setpoint._server.services.segments_patch import PatchError, clause_from_wire
+from setpoint.config import SegmentTarget
+
+__all__ = ["CREATE_FIELDS", "doc_from_ld", "ld_segment"]
+
+CREATE_FIELDS = frozenset(
+    {
+        "key",
+        "name",
+        "description",
+        "tags",
+        "unbounded",
+        "unboundedContextKind",
+        "included",
+        "excluded",
+        "includedContexts",
+        "excludedContexts",
+        "rules",
+    }
+)
+"""The fields a create body may carry."""
+
+
+def _millis(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _targets(targets: list[SegmentTarget]) -> list[dict[str, Any]]:
+    return [{"contextKind": t.context_kind, "values": list(t.values)} for t in targets]
+
+
+def ld_segment(view: SegmentView, project: str, environment: str) -> dict[str, Any]:
+    """A segment as LaunchDarkly's API returns it."""
+    s = view.segment
+    rules = []
+    for rule in s.rules:
+        clauses = [
+            {
+                "attribute": c.attribute,
+                "op": c.op,
+                "values": list(c.values),
+                "contextKind": c.context_kind,
+                "negate": c.negate,
+            }
+            for c in rule.clauses
+        ]
+        entry: dict[str, Any] = {"_id": rule.id, "clauses": clauses}
+        if rule.description is not None:
+            entry["description"] = rule.description
+        rules.append(entry)
+    href = f"/api/v2/segments/{project}/{environment}/{s.key}"
+    return {
+        "key": s.key,
+        "name": s.name,
+        "description": s.description or "",
+        "tags": list(s.tags),
+        "creationDate": _millis(view.created_at),
+        "lastModifiedDate": _millis(view.updated_at),
+        "deleted": False,
+        "included": list(s.included),
+        "excluded": list(s.excluded),
+        "includedContexts": _targets(s.included_contexts),
+        "excludedContexts": _targets(s.excluded_contexts),
+        "rules": rules,
+        "version": view.revision,
+        "generation": view.revision,
+        "unbounded": False,
+        "_links": {"self": {"href": href, "type": "application/json"}},
+    }
+
+
+def _ld_targets(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    raw = body.get(name) or []
+    if not isinstance(raw, list):
+        raise PatchError(f'{name!r} must be a list of {{"contextKind", "values"}} objects')
+    out = []
+    for index, target in enumerate(raw):
+        if not isinstance(target, dict):
+            raise PatchError(f"{name}[{index}] must be an object with 'contextKind' and 'values'")
+        out.append({"context_kind": target.get("contextKind"), "values": target.get("values")})
+    return out
+
+
+def _ld_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = body.get("rules") or []
+    if not isinstance(raw, list):
+        raise PatchError("'rules' must be a list of {\"clauses\": [...]} objects")
+    rules = []
+    for index, rule in enumerate(raw):
+        where = f"rules[{index}]"
+        if not isinstance(rule, dict) or not isinstance(rule.get("clauses"), list):
+            raise PatchError(f"{where} must be an object with a 'clauses' list")
+        if rule.get("weight") is not None:
+            raise PatchError(f"{where}: percentage rollouts inside segment rules are not supported (weight)")
+        clauses = [clause_from_wire(c, f"{where}.clauses[{i}]") for i, c in enumerate(rule["clauses"])]
+        rules.append(
+            {"id": rule.get("_id") or str(uuid.uuid4()), "description": rule.get("description"), "clauses": clauses}
+        )
+    return rules
+
+
+def doc_from_ld(body: Any) -> dict[str, Any]:
+    """A stored segment document from a create body; :class:`PatchError` naming what is wrong."""
+    if not isinstance(body, dict):
+        raise PatchError("the body must be a JSON object with at least 'key' and 'name'")
+    unknown = sorted(set(body) - CREATE_FIELDS)
+    if unknown:
+        raise PatchError(f"unknown field(s) {', '.join(unknown)}; a segment takes {', '.join(sorted(CREATE_FIELDS))}")
+    if body.get("unbounded"):
+        raise PatchError("unbounded (big) segments are not supported: list the keys in 'included' instead")
+    for name in ("key", "name"):
+        if not isinstance(body.get(name), str) or not body[name]:
+            raise PatchError(f"{name!r} is required and must be a non-empty string")
+    return {
+        "key": body["key"],
+        "name": body["name"],
+        "description": body.get("description") or None,
+        "tags": body.get("tags") or [],
+        "included": body.get("included") or [],
+        "excluded": body.get("excluded") or [],
+        "included_contexts": _ld_targets(body, "includedContexts"),
+        "excluded_contexts": _ld_targets(body, "excludedContexts"),
+        "rules": _ld_rules(body),
+    }

@@ -1,0 +1,80 @@
+"""Helpers of the segments, OFREP and OpenFeature tests: an in-process app with a project and keys."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from setpoint._server.app import create_app
+from setpoint._server.services.context import ServiceContext
+from setpoint._server.settings import Settings
+from tests.server.support import Project, free_port, make_project
+
+
+def mount(app: FastAPI) -> FastAPI:
+    """Include the segments and OFREP routers unless the app already has them."""
+    from setpoint._server.api import ofrep, segments, segments_ld
+
+    paths = {getattr(route, "path", "") for route in app.routes}
+    for module, probe in ((segments, "/v1/segments/"), (segments_ld, "/api/v2/segments/{project}/{environment}")):
+        if probe not in paths:
+            app.include_router(module.router)
+    if "/ofrep/v1/evaluate/flags" not in paths:
+        app.include_router(ofrep.router)
+    return app
+
+
+@dataclass
+class App:
+    """A server running in this process (uvicorn in a thread), its services and one project with keys."""
+
+    url: str
+    client: httpx.Client
+    ctx: ServiceContext
+    project: Project
+
+    def other_project(self) -> Project:
+        """Another project on the same server."""
+        return make_project(self.ctx)
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free port in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="setpoint-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app.state.setpoint.hub.close()
+        server.should_exit = True
+        thread.join(20)
+
+
+@contextmanager
+def running_app(tmp_path: Path) -> Iterator[App]:
+    """A migrated app on a fresh SQLite file, served over HTTP, with a project."""
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    app = mount(create_app(settings))
+    ctx: ServiceContext = app.state.setpoint.ctx
+    project = make_project(ctx)
+    try:
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+            yield App(url=url, client=client, ctx=ctx, project=project)
+    finally:
+        app.state.setpoint.storage.dispose()
