@@ -174,7 +174,7 @@ class Variable(Generic[T]):
         return self._type_adapter
 
     def __repr__(self) -> str:
-        return f"Variable(name={self._name!r}, type={self._type!r})"
+        return f"Variable(name={getattr(self, '_name', None)!r}, type={getattr(self, '_type', None)!r})"
 
     # --- resolution -------------------------------------------------------------------------------------
 
@@ -364,18 +364,28 @@ class Variable(Generic[T]):
         found = self._parsed.get(key)
         if found is not None:
             return found
-        try:
-            result: tuple[bool, Any] = (True, self._type_adapter.validate_json(serialized))
-        except Exception as exc:
-            result = (False, exc)
+        result = self.parse_serialized(version, serialized)
+        if not result[0]:
             logger.warning(
                 "setpoint: variable %r, label %r (version %s): the value does not fit the variable's type; "
                 "serving the code default: %s",
                 self._name,
                 label,
                 version,
-                exc,
+                result[1],
             )
+        return result
+
+    def parse_serialized(self, version: int | None, serialized: str) -> tuple[bool, Any]:
+        """``(True, value)`` or ``(False, exception)`` for a JSON value; cached per (version, text)."""
+        key = (version, serialized)
+        found = self._parsed.get(key)
+        if found is not None:
+            return found
+        try:
+            result: tuple[bool, Any] = (True, self._type_adapter.validate_json(serialized))
+        except Exception as exc:
+            result = (False, exc)
         self._parsed[key] = result
         return result
 

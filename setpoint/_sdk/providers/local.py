@@ -173,10 +173,9 @@ def _check_values(variable: VariableConfig) -> None:
         latest = variable.latest_version
         candidates.append(("latest_version", latest.version, latest.serialized_value))
     for where, version, serialized in candidates:
-        try:
-            registered.type_adapter.validate_json(serialized)
-        except ValueError as exc:
+        ok, error = registered.parse_serialized(version, serialized)
+        if not ok:
             raise VariableValueError(
                 f"variable {variable.name!r}, {where} (version {version}): the value does not fit the "
-                f"variable's type: {exc}"
+                f"variable's type: {error}"
             ) from None

@@ -1,0 +1,45 @@
+"""SDK test fixtures: a clean SDK per test, and an in-memory OpenTelemetry SDK tracer on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import setpoint
+from setpoint._sdk.registry import clear_registry
+
+
+@pytest.fixture(autouse=True)
+def clean_sdk() -> Iterator[None]:
+    """Every test starts unconfigured with no variables defined, and leaves nothing behind."""
+    setpoint.shutdown()
+    clear_registry()
+    yield
+    setpoint.shutdown()
+    clear_registry()
+
+
+@pytest.fixture(autouse=True)
+def no_global_tracer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No OpenTelemetry SDK tracer provider is installed unless a test asks for `tracer_provider`."""
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def tracer_provider(monkeypatch: pytest.MonkeyPatch, exporter: InMemorySpanExporter) -> TracerProvider:
+    """A global SDK tracer provider (resource ``deployment.environment=test``) exporting to ``exporter``."""
+    provider = TracerProvider(resource=Resource.create({"deployment.environment": "test", "service.name": "svc"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    return provider
