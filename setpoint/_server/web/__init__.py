@@ -1,0 +1,73 @@
+"""The web UI (server-rendered Jinja2 pages, a small JS file of our own, no build step) and the management
+API routers it shares its service functions with. :func:`install` adds both to the server app."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
+
+from setpoint._server.api import api_keys
+from setpoint._server.api import editing as editing_api
+from setpoint._server.services.errors import ServiceError
+from setpoint._server.web import views_auth, views_project, views_targeting, views_variables
+from setpoint._server.web.render import templates
+from setpoint._server.web.session import CsrfError, LoginRequiredError
+
+STATIC_DIR = Path(__file__).parent / "static"
+_INSTALLED = "setpoint_web_installed"
+
+
+def _is_ui(request: Request) -> bool:
+    path = request.url.path
+    return not (path.startswith("/v1/") or path.startswith("/ofrep/") or path.startswith("/api/"))
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequiredError)
+    return RedirectResponse("/login?next=" + quote(exc.next_url), status_code=303)
+
+
+async def _csrf_failed(request: Request, exc: Exception) -> Response:
+    message = "This form was sent without a valid security token (CSRF). Reload the page and try again."
+    return templates.TemplateResponse(request, "error.html", {"message": message, "status": 403}, status_code=403)
+
+
+def install(app: FastAPI) -> None:
+    """Add the management API routers and the web UI to ``app`` (idempotent).
+
+    The management routes go first so that their richer forms of ``/v1/variables/{name}/versions/``
+    (descriptions, labels) answer before the basic ones.
+    """
+    if getattr(app.state, _INSTALLED, False):
+        return
+    setattr(app.state, _INSTALLED, True)
+    before: list[BaseRoute] = list(app.router.routes)
+    app.include_router(editing_api.router)
+    app.include_router(api_keys.router)
+    added = [r for r in app.router.routes if r not in before]
+    app.router.routes[:] = added + before
+    for router in (views_auth.router, views_variables.router, views_targeting.router, views_project.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    json_handler = app.exception_handlers.get(ServiceError)
+
+    async def service_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServiceError)
+        if _is_ui(request) or json_handler is None:
+            context = {"message": exc.message, "status": exc.status_code}
+            return templates.TemplateResponse(request, "error.html", context, status_code=exc.status_code)
+        result = json_handler(request, exc)
+        if inspect.isawaitable(result):
+            result = await result
+        assert isinstance(result, Response)
+        return result
+
+    app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(LoginRequiredError, _login_required)
+    app.add_exception_handler(CsrfError, _csrf_failed)

@@ -1,0 +1,135 @@
+"""Rendering helpers shared by the UI views: templates, the page context, the current project, form reading."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from setpoint._server.api.deps import server_state
+from setpoint._server.services.context import ServiceContext
+from setpoint._server.services.errors import NotFoundError
+from setpoint._server.storage.records import Project
+from setpoint._server.web import session as sessions
+from setpoint._server.web.session import UiSession
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def _pretty(text: str | None) -> str:
+    if text is None:
+        return ""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def _short(text: str | None, limit: int = 80) -> str:
+    if text is None:
+        return ""
+    with contextlib.suppress(ValueError):
+        text = json.dumps(json.loads(text), ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else ""
+
+
+def _actor(actor: str) -> str:
+    if actor.startswith("user:"):
+        return actor[5:]
+    if actor.startswith("api_key:"):
+        parts = actor.split(":", 2)
+        return f"API key {parts[2] if len(parts) > 2 else ''}".strip()
+    return actor
+
+
+templates.env.filters["pretty"] = _pretty
+templates.env.filters["short"] = _short
+templates.env.filters["when"] = _when
+templates.env.filters["actor"] = _actor
+templates.env.filters["pct"] = lambda w: f"{float(w) * 100:g}"
+templates.env.filters["urlpart"] = lambda s: quote(str(s), safe="")
+
+
+@dataclass(frozen=True)
+class Page:
+    """What every logged-in view needs: the service context, the session and the current project."""
+
+    request: Request
+    ctx: ServiceContext
+    session: UiSession
+    project: Project
+    projects: list[Project]
+
+    @property
+    def base(self) -> str:
+        """The URL prefix of the current project's pages."""
+        return f"/p/{quote(self.project.name, safe='')}"
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> Response:
+        """Render a template with the page context."""
+        context.update(
+            page=self,
+            session=self.session,
+            csrf_token=self.session.csrf_token,
+            project=self.project,
+            projects=self.projects,
+            base=self.base,
+            notice=context.get("notice") or self.request.query_params.get("notice", "")[:300],
+        )
+        return templates.TemplateResponse(self.request, template, context, status_code=status_code)
+
+    def redirect(self, path: str, notice: str = "") -> RedirectResponse:
+        """A 303 to a page of this project, with an optional notice shown there."""
+        url = self.base + path
+        if notice:
+            url += ("&" if "?" in url else "?") + "notice=" + quote(notice)
+        return RedirectResponse(url, status_code=303)
+
+    async def form(self) -> FormData:
+        """The posted form, after checking its CSRF token."""
+        form = await self.request.form()
+        token = form.get("csrf_token")
+        sessions.check_csrf(self.session, token if isinstance(token, str) else None)
+        return form
+
+
+def _load_page(request: Request, project_name: str) -> Page:
+    ctx = server_state(request).ctx
+    ui = sessions.require(request, ctx)
+    with ctx.storage.read() as tx:
+        projects = tx.list_projects()
+    project = next((p for p in projects if p.name == project_name), None)
+    if project is None:
+        raise NotFoundError(f"project {project_name!r} does not exist")
+    return Page(request=request, ctx=ctx, session=ui, project=project, projects=projects)
+
+
+async def page(request: Request, project: str) -> Page:
+    """Dependency: the logged-in page context of ``/p/{project}/...``."""
+    return await run_in_threadpool(_load_page, request, project)
+
+
+def field(form: FormData, name: str, default: str = "") -> str:
+    """A text field of a form (``default`` when missing or a file)."""
+    value = form.get(name)
+    return value if isinstance(value, str) else default
+
+
+def revision(form: FormData) -> int | None:
+    """The ``revision`` hidden field of an edit form (the optimistic-concurrency check)."""
+    raw = field(form, "revision")
+    return int(raw) if raw.isdigit() else None

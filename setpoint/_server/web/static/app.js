@@ -1,0 +1,156 @@
+// Setpoint UI: small progressive enhancements (no framework, no build step). Pages work as plain forms;
+// this adds the project switcher, live validation, live rollout remainders and the rule builder.
+"use strict";
+(function () {
+  const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  let uid = 0;
+
+  // Project switcher: navigate on change.
+  document.querySelectorAll("[data-switcher] select").forEach((select) => {
+    select.addEventListener("change", () => {
+      window.location.href = select.value ? "/p/" + encodeURIComponent(select.value) + "/variables" : "/projects";
+    });
+  });
+
+  // Copy buttons (the new API key).
+  document.querySelectorAll("[data-copy]").forEach((button) => {
+    button.addEventListener("click", () => {
+      const text = document.querySelector(button.dataset.copy).textContent;
+      if (navigator.clipboard) navigator.clipboard.writeText(text).then(() => { button.textContent = "Copied"; });
+    });
+  });
+
+  // New-variable form: the JSON schema only applies to JSON variables.
+  const kindChoices = document.querySelectorAll("[data-kind-choice]");
+  const schemaField = document.querySelector("[data-schema-field]");
+  const syncSchema = () => {
+    const checked = document.querySelector("[data-kind-choice]:checked");
+    if (schemaField) schemaField.hidden = !checked || checked.value !== "json";
+  };
+  kindChoices.forEach((c) => c.addEventListener("change", syncSchema));
+  syncSchema();
+
+  // Value editor: validate against the variable's schema as the user types (before saving).
+  document.querySelectorAll("[data-editor]").forEach((form) => {
+    const area = form.querySelector("textarea[name=value]");
+    const out = form.querySelector(".validation");
+    let timer = null;
+    let seq = 0;
+    const check = async () => {
+      const mine = ++seq;
+      try {
+        const response = await fetch(form.dataset.validateUrl, {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+          body: JSON.stringify({ value: area.value }),
+        });
+        if (mine !== seq || !response.ok) return;
+        const result = await response.json();
+        out.className = "validation " + (result.valid ? "ok" : "bad");
+        area.setAttribute("aria-invalid", result.valid ? "false" : "true");
+        out.textContent = result.valid ? "✓ Valid against the schema" :
+          "✗ " + result.errors.map((e) => (e.loc ? e.loc + ": " : "") + e.msg).join("; ");
+      } catch (err) { /* offline: the server validates on save anyway */ }
+    };
+    area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 250); });
+    if (area.value.trim()) check();
+  });
+
+  // Rollouts: the code-default remainder, computed live; more than 100% is flagged.
+  const colors = ["#3b5bdb", "#0ca678", "#f08c00", "#ae3ec9", "#e8590c", "#1098ad", "#d6336c", "#5c940d"];
+  const updateRollout = (box) => {
+    const inputs = box.querySelectorAll("[data-weight]");
+    let total = 0;
+    const bar = box.querySelector("[data-bar]");
+    if (bar) bar.replaceChildren();
+    inputs.forEach((input, i) => {
+      const value = parseFloat(input.value);
+      const weight = Number.isFinite(value) && value > 0 ? value : 0;
+      total += weight;
+      if (bar && weight > 0) {
+        const span = document.createElement("span");
+        span.style.width = Math.min(weight, 100) + "%";
+        span.style.background = colors[i % colors.length];
+        span.title = input.dataset.labelName + " " + weight + "%";
+        bar.appendChild(span);
+      }
+    });
+    const out = box.querySelector("[data-remainder]");
+    if (!out) return;
+    const rounded = Math.round(total * 10000) / 10000;
+    if (rounded > 100) {
+      out.textContent = "Labels take " + rounded + "%: more than 100%. Lower the weights to save.";
+      out.classList.add("over");
+    } else {
+      out.textContent = "Code default: " + Math.round((100 - rounded) * 10000) / 10000 + "%";
+      out.classList.remove("over");
+    }
+  };
+  const wireRollout = (box) => {
+    box.querySelectorAll("[data-weight]").forEach((i) => i.addEventListener("input", () => updateRollout(box)));
+    updateRollout(box);
+  };
+  document.querySelectorAll("[data-rollout]").forEach(wireRollout);
+
+  // Rule builder.
+  const form = document.querySelector("[data-targeting]");
+  if (!form) return;
+  const kindFields = JSON.parse(form.dataset.kindFields || "{}");
+  const placeholders = { value: "e.g. enterprise (or 10, true)", values: "comma-separated: eu, us", pattern: "regular expression" };
+  const renumber = () => {
+    const rules = form.querySelectorAll("[data-rules] [data-rule]");
+    rules.forEach((rule, i) => { rule.querySelector("[data-rule-number]").textContent = String(i + 1); });
+    const none = form.querySelector("[data-no-rules]");
+    if (none) none.hidden = rules.length > 0;
+  };
+  const syncCond = (cond) => {
+    const spec = kindFields[cond.querySelector("[data-kind]").value] || {};
+    cond.querySelector('[data-part="attribute"]').hidden = !spec.attribute;
+    cond.querySelector('[data-part="operand"]').hidden = !spec.operand || spec.operand === "segment";
+    cond.querySelector('[data-part="segment"]').hidden = spec.operand !== "segment";
+    const operand = cond.querySelector("[data-operand]");
+    if (spec.operand && placeholders[spec.operand]) operand.placeholder = placeholders[spec.operand];
+    cond.querySelector('[data-part="operand"] label').textContent = spec.operand === "values" ? "Values" : spec.operand === "pattern" ? "Pattern" : "Value";
+  };
+  const fresh = (templateId) => {
+    const node = document.getElementById(templateId).content.firstElementChild.cloneNode(true);
+    uid += 1;
+    node.querySelectorAll("[id]").forEach((el) => {
+      const label = node.querySelector('label[for="' + el.id + '"]');
+      el.id = el.id + "-n" + uid;
+      if (label) label.htmlFor = el.id;
+    });
+    return node;
+  };
+  const wireCond = (cond) => {
+    cond.querySelector("[data-kind]").addEventListener("change", () => syncCond(cond));
+    cond.querySelector("[data-remove-cond]").addEventListener("click", () => cond.remove());
+    syncCond(cond);
+  };
+  const wireRule = (rule) => {
+    rule.querySelectorAll("[data-cond]").forEach(wireCond);
+    rule.querySelectorAll("[data-rollout]").forEach(wireRollout);
+    rule.querySelector("[data-add-cond]").addEventListener("click", () => {
+      const cond = fresh("cond-template");
+      rule.querySelector("[data-conds]").appendChild(cond);
+      wireCond(cond);
+      cond.querySelector("input[name=cond_attribute]").focus();
+    });
+    rule.querySelector("[data-remove-rule]").addEventListener("click", () => { rule.remove(); renumber(); });
+    rule.querySelectorAll("[data-move]").forEach((button) => button.addEventListener("click", () => {
+      if (button.dataset.move === "up" && rule.previousElementSibling) rule.parentNode.insertBefore(rule, rule.previousElementSibling);
+      if (button.dataset.move === "down" && rule.nextElementSibling) rule.parentNode.insertBefore(rule.nextElementSibling, rule);
+      renumber();
+      button.focus();
+    }));
+  };
+  form.querySelectorAll("[data-rules] [data-rule]").forEach(wireRule);
+  form.querySelector("[data-add-rule]").addEventListener("click", () => {
+    const rule = fresh("rule-template");
+    form.querySelector("[data-rules]").appendChild(rule);
+    wireRule(rule);
+    renumber();
+    rule.querySelector("input[name=cond_attribute]").focus();
+  });
+  renumber();
+})();

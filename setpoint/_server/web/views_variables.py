@@ -1,0 +1,231 @@
+"""The variables list, creating a variable, and a variable's Values tab (versions, labels, diff)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from setpoint._server.services import catalog, editing, lifecycle
+from setpoint._server.services import types as type_service
+from setpoint._server.services.errors import ServiceError
+from setpoint._server.storage.records import LabelTarget
+from setpoint._server.web import session as sessions
+from setpoint._server.web.render import Page, field, page, revision
+
+router = APIRouter(include_in_schema=False)
+Current = Annotated[Page, Depends(page)]
+
+
+@router.get("/p/{project}/variables")
+async def variables(current: Current, q: str = "") -> Response:
+    """Every variable: type, description, what it serves by default, label and version counts."""
+    rows = await run_in_threadpool(catalog.list_summaries, current.ctx, current.project.id, q)
+    return current.render("variables.html", rows=rows, q=q, nav="variables")
+
+
+def _new_form(current: Page, values: dict[str, str], error: str = "", status_code: int = 200) -> Response:
+    types = type_service.list_types(current.ctx, current.project.id)
+    return current.render("variable_new.html", status_code, types=types, values=values, error=error, nav="variables")
+
+
+@router.get("/p/{project}/variables/new")
+async def new_variable(current: Current) -> Response:
+    """The create-variable form."""
+    return await run_in_threadpool(_new_form, current, {"kind": "json"})
+
+
+@router.post("/p/{project}/variables/new")
+async def create_variable(current: Current) -> Response:
+    """Create the variable and open its Values tab."""
+    form = await current.form()
+    values = {k: field(form, k) for k in ("name", "description", "kind", "json_schema")}
+    kind = values["kind"]
+    type_name = kind.removeprefix("type:") if kind.startswith("type:") else None
+    try:
+        schema = lifecycle.parse_schema(values["json_schema"]) if kind == "json" else None
+        await run_in_threadpool(
+            lambda: lifecycle.create_variable(
+                current.ctx,
+                current.project.id,
+                values["name"].strip(),
+                current.session.actor,
+                kind=kind,
+                description=values["description"].strip(),
+                json_schema=schema,
+                type_name=type_name,
+            )
+        )
+    except ServiceError as exc:
+        return await run_in_threadpool(_new_form, current, values, exc.message, exc.status_code)
+    return current.redirect(f"/variables/{values['name'].strip()}", "Variable created. Add its first version below.")
+
+
+def _values_page(
+    current: Page, name: str, diff_from: int | None, diff_to: int | None, error: str = "", **extra: Any
+) -> Response:
+    record = catalog.get_record(current.ctx, current.project.id, name)
+    versions = catalog.list_version_info(current.ctx, current.project.id, name)
+    labels = catalog.list_labels(current.ctx, current.project.id, name)
+    diff_lines: list[str] | None = None
+    if diff_from and diff_to:
+        try:
+            diff_lines = catalog.diff_versions(current.ctx, current.project.id, name, diff_from, diff_to)
+        except ServiceError as exc:
+            error = error or exc.message
+    kind = catalog.value_kind(record.fields.json_schema, record.fields.type_name)
+    draft = extra.pop("draft", None)
+    if draft is None:
+        source = versions[0].serialized_value if versions else record.fields.example
+        draft = _editable(source, kind)
+    return current.render(
+        "variable_values.html",
+        extra.pop("status_code", 200),
+        variable=record,
+        versions=versions,
+        labels=labels,
+        kind=kind,
+        draft=draft,
+        diff_lines=diff_lines,
+        diff_from=diff_from,
+        diff_to=diff_to,
+        error=error,
+        tab="values",
+        nav="variables",
+        **extra,
+    )
+
+
+def _editable(serialized: str | None, kind: str) -> str:
+    if serialized is None:
+        return ""
+    try:
+        value = json.loads(serialized)
+    except ValueError:
+        return serialized
+    if kind == "text" and isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def serialize_input(text: str, kind: str) -> str:
+    """What the value box holds, as JSON text: text variables take plain text, the others JSON."""
+    if kind == "text":
+        return json.dumps(text, ensure_ascii=False)
+    return text.strip()
+
+
+@router.get("/p/{project}/variables/{name}")
+async def values_tab(current: Current, name: str, diff_from: int | None = None, diff_to: int | None = None) -> Response:
+    """Versions with their labels, the new-version editor, label moves and the diff of two versions."""
+    return await run_in_threadpool(_values_page, current, name, diff_from, diff_to)
+
+
+@router.post("/p/{project}/variables/{name}/versions")
+async def create_version(current: Current, name: str) -> Response:
+    """Save the editor's value as a new version (refused with the schema errors, or when stale)."""
+    form = await current.form()
+    record = await run_in_threadpool(catalog.get_record, current.ctx, current.project.id, name)
+    kind = catalog.value_kind(record.fields.json_schema, record.fields.type_name)
+    text = field(form, "value")
+    label = field(form, "label").strip() or field(form, "new_label").strip() or None
+    try:
+        version, _ = await run_in_threadpool(
+            lambda: editing.create_version(
+                current.ctx,
+                current.project.id,
+                name,
+                serialize_input(text, kind),
+                current.session.actor,
+                description=field(form, "description").strip() or None,
+                label=label,
+                if_match=revision(form),
+            )
+        )
+    except ServiceError as exc:
+        return await run_in_threadpool(
+            _values_page,
+            current,
+            name,
+            None,
+            None,
+            exc.message,
+            draft=text,
+            status_code=_ui_status(exc),
+            errors=exc.errors,
+        )
+    moved = f" and moved label {label!r} onto it" if label else ""
+    return current.redirect(f"/variables/{name}", f"Saved version {version.version}{moved}.")
+
+
+def _ui_status(exc: ServiceError) -> int:
+    return 409 if exc.status_code == 412 else exc.status_code
+
+
+@router.post("/p/{project}/variables/{name}/validate")
+async def validate(current: Current, name: str) -> Response:
+    """Inline validation for the editor (JSON in, JSON out; CSRF token in ``X-CSRF-Token``)."""
+    sessions.check_csrf(current.session, current.request.headers.get("x-csrf-token"))
+    body = await current.request.json()
+    record = await run_in_threadpool(catalog.get_record, current.ctx, current.project.id, name)
+    kind = catalog.value_kind(record.fields.json_schema, record.fields.type_name)
+    text = str(body.get("value", "")) if isinstance(body, dict) else ""
+    errors = await run_in_threadpool(
+        catalog.validate_value, current.ctx, current.project.id, name, serialize_input(text, kind)
+    )
+    return JSONResponse({"valid": not errors, "errors": errors})
+
+
+@router.post("/p/{project}/variables/{name}/labels")
+async def move_label(current: Current, name: str) -> Response:
+    """Create or move a label to a version, latest, code default or another label."""
+    form = await current.form()
+    label = field(form, "label").strip() or field(form, "new_label").strip()
+    raw = field(form, "target")
+    if raw.startswith("version:"):
+        number = raw.removeprefix("version:")
+        target = LabelTarget("version", version=int(number) if number.isdigit() else None)
+    elif raw.startswith("label:"):
+        target = LabelTarget("label", target_label=raw.removeprefix("label:"))
+    else:
+        target = LabelTarget("code_default" if raw == "code_default" else "latest")
+    try:
+        await run_in_threadpool(
+            lambda: editing.set_label(
+                current.ctx, current.project.id, name, label, target, current.session.actor, if_match=revision(form)
+            )
+        )
+    except ServiceError as exc:
+        return await run_in_threadpool(
+            _values_page, current, name, None, None, exc.message, status_code=_ui_status(exc)
+        )
+    return current.redirect(f"/variables/{name}", f"Label {label!r} now points at {_target_words(target)}.")
+
+
+def _target_words(target: LabelTarget) -> str:
+    if target.target_type == "version":
+        return f"version {target.version}"
+    if target.target_type == "label":
+        return f"label {target.target_label!r}"
+    return "the latest version" if target.target_type == "latest" else "the code default"
+
+
+@router.post("/p/{project}/variables/{name}/labels/{label}/delete")
+async def delete_label(current: Current, name: str, label: str) -> Response:
+    """Delete a label (refused while targeting uses it)."""
+    form = await current.form()
+    try:
+        await run_in_threadpool(
+            lambda: editing.delete_label(
+                current.ctx, current.project.id, name, label, current.session.actor, if_match=revision(form)
+            )
+        )
+    except ServiceError as exc:
+        return await run_in_threadpool(
+            _values_page, current, name, None, None, exc.message, status_code=_ui_status(exc)
+        )
+    return current.redirect(f"/variables/{name}", f"Label {label!r} deleted.")
