@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from setpoint._server.app import create_app
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.settings import Settings
+from setpoint.config import VariablesConfig
 from tests.server.support import Project, free_port, make_project
 
 
@@ -78,3 +80,32 @@ def running_app(tmp_path: Path) -> Iterator[App]:
             yield App(url=url, client=client, ctx=ctx, project=project)
     finally:
         app.state.setpoint.storage.dispose()
+
+
+SEMANTIC_PATCH = "application/json; domain-model=launchdarkly.semanticpatch"
+
+
+def ld_url(project: Project, key: str | None = None, environment: str = "production") -> str:
+    """The URL of the LaunchDarkly-shaped segments API for a project (and one segment)."""
+    base = f"/api/v2/segments/{project.name}/{environment}"
+    return base if key is None else f"{base}/{key}"
+
+
+def ld_create(app: App, project: Project, key: str, **fields: object) -> httpx.Response:
+    """``POST`` a segment (name defaults to the key) with the key in the bare ``Authorization`` header."""
+    body = {"key": key, "name": fields.pop("name", key), **fields}
+    return app.client.post(ld_url(project), json=body, headers={"Authorization": project.rw_key})
+
+
+def ld_patch(app: App, project: Project, key: str, instructions: list[dict[str, object]]) -> httpx.Response:
+    """A semantic-patch ``PATCH`` of a segment."""
+    body = {"environmentKey": "production", "instructions": instructions}
+    headers = {"Authorization": project.rw_key, "Content-Type": SEMANTIC_PATCH}
+    return app.client.patch(ld_url(project, key), content=json.dumps(body), headers=headers)
+
+
+def served_config(app: App, project: Project) -> VariablesConfig:
+    """The project's config as the server serves it."""
+    response = app.client.get("/v1/variables/", headers=project.headers())
+    response.raise_for_status()
+    return VariablesConfig.model_validate_json(response.content)
