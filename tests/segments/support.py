@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -97,7 +98,7 @@ def ld_create(app: App, project: Project, key: str, **fields: object) -> httpx.R
     return app.client.post(ld_url(project), json=body, headers={"Authorization": project.rw_key})
 
 
-def ld_patch(app: App, project: Project, key: str, instructions: list[dict[str, object]]) -> httpx.Response:
+def ld_patch(app: App, project: Project, key: str, instructions: Sequence[Mapping[str, Any]]) -> httpx.Response:
     """A semantic-patch ``PATCH`` of a segment."""
     body = {"environmentKey": "production", "instructions": instructions}
     headers = {"Authorization": project.rw_key, "Content-Type": SEMANTIC_PATCH}

@@ -109,7 +109,7 @@ def test_context_kinds_read_dotted_attributes_and_kind_keys(app: App, project: P
 
 def test_targets_of_other_context_kinds_and_exclusion_wins(app: App, project: Project) -> None:
     assert ld_create(app, project, "orgs").status_code == 201
-    instructions = [
+    instructions: list[dict[str, Any]] = [
         {"kind": "addIncludedTargets", "contextKind": "organization", "values": ["o1", "o2"]},
         {"kind": "addExcludedTargets", "contextKind": "organization", "values": ["o2"]},
         {"kind": "addRule", "clauses": [{"attribute": "tier", "op": "in", "values": ["gold"]}]},

@@ -1,0 +1,206 @@
+"""The segments APIs: the LaunchDarkly-shaped ``/api/v2/segments`` and the native ``/v1/segments/``: auth,
+project isolation, status codes, listings, semantic patch, revisions, history, deletion rules, the snapshot."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.segments.support import SEMANTIC_PATCH, App, ld_create, ld_patch, ld_url, served_config
+from tests.server.support import Project
+
+
+def _variable_using(segment: str, name: str = "flag", kind: str = "in-segment") -> dict[str, Any]:
+    return {
+        "name": name,
+        "labels": {"on": {"target_type": "version", "serialized_value": "true"}},
+        "rollout": {"labels": {}},
+        "overrides": [{"conditions": [{"kind": kind, "segment": segment}], "rollout": {"labels": {"on": 1.0}}}],
+    }
+
+
+def test_ld_auth_accepts_a_bare_key_or_bearer_and_answers_ld_shaped_errors(app: App, project: Project) -> None:
+    url = ld_url(project)
+    assert app.client.get(url, headers={"Authorization": project.rw_key}).status_code == 200
+    assert app.client.get(url, headers={"Authorization": f"bearer {project.rw_key}"}).status_code == 200
+    assert app.client.get(url, headers={"Authorization": f"Bearer {project.ro_key}"}).status_code == 200
+    missing = app.client.get(url)
+    assert missing.status_code == 401 and missing.json()["code"] == "unauthorized"
+    wrong = app.client.get(url, headers={"Authorization": "sp_not_a_key_at_all_000000"})
+    assert wrong.status_code == 401
+    read_only = app.client.post(url, json={"key": "x", "name": "x"}, headers={"Authorization": project.ro_key})
+    assert read_only.status_code == 403 and read_only.json()["code"] == "forbidden"
+
+
+def test_ld_never_shows_another_projects_segments(app: App, project: Project) -> None:
+    other = app.other_project()
+    assert ld_create(app, other, "secret", included=["ceo"]).status_code == 201
+    for method, url in (("GET", ld_url(other)), ("GET", ld_url(other, "secret")), ("DELETE", ld_url(other, "secret"))):
+        response = app.client.request(method, url, headers={"Authorization": project.rw_key})
+        assert response.status_code == 404, (method, url)
+        assert "ceo" not in response.text
+    assert app.client.get(ld_url(project), headers={"Authorization": project.rw_key}).json()["items"] == []
+    assert "secret" in served_config(app, other).segments
+
+
+def test_ld_create_conflict_get_list_limit_delete(app: App, project: Project) -> None:
+    created = ld_create(app, project, "beta", description="d", tags=["t1", "t2"])
+    assert created.status_code == 201
+    body = created.json()
+    assert {k: body[k] for k in ("key", "name", "description", "tags", "version", "rules")} == {
+        "key": "beta",
+        "name": "beta",
+        "description": "d",
+        "tags": ["t1", "t2"],
+        "version": 1,
+        "rules": [],
+    }
+    assert body["included"] == [] and body["excludedContexts"] == [] and isinstance(body["creationDate"], int)
+    conflict = ld_create(app, project, "beta")
+    assert conflict.status_code == 409 and conflict.json()["code"] == "conflict"
+    for key in ("gamma", "alpha"):
+        ld_create(app, project, key)
+    auth = {"Authorization": project.rw_key}
+    listing = app.client.get(ld_url(project), headers=auth).json()
+    assert [s["key"] for s in listing["items"]] == ["alpha", "beta", "gamma"] and listing["totalCount"] == 3
+    limited = app.client.get(ld_url(project), params={"limit": 2, "offset": 1}, headers=auth).json()
+    assert [s["key"] for s in limited["items"]] == ["beta", "gamma"]
+    assert app.client.get(ld_url(project, "beta"), headers=auth).json()["tags"] == ["t1", "t2"]
+    # Setpoint projects have one environment: any environment key names the same segments.
+    assert app.client.get(ld_url(project, "beta", environment="staging"), headers=auth).status_code == 200
+    deleted = app.client.request("DELETE", ld_url(project, "beta"), headers=auth, json={})
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert app.client.get(ld_url(project, "beta"), headers=auth).status_code == 404
+    assert app.client.request("DELETE", ld_url(project, "beta"), headers=auth).status_code == 404
+
+
+def test_ld_create_rejects_bad_bodies_naming_the_problem(app: App, project: Project) -> None:
+    auth = {"Authorization": project.rw_key}
+    cases = [
+        ({"name": "no key"}, "'key' is required"),
+        ({"key": "k", "name": "n", "color": "red"}, "unknown field(s) color"),
+        ({"key": "k", "name": "n", "unbounded": True}, "unbounded"),
+        ({"key": "bad key!", "name": "n"}, "key"),
+        ({"key": "k", "name": "n", "rules": [{"clauses": [{"attribute": "a", "op": "near", "values": [1]}]}]}, "near"),
+    ]
+    for body, message in cases:
+        response = app.client.post(ld_url(project), json=body, headers=auth)
+        assert response.status_code == 400 and message in response.json()["message"], (body, response.text)
+    not_json = app.client.post(ld_url(project), content=b"{nope", headers={**auth, "Content-Type": "application/json"})
+    assert not_json.status_code == 400 and "not valid JSON" in not_json.json()["message"]
+
+
+def test_ld_semantic_patch_instructions(app: App, project: Project) -> None:
+    assert ld_create(app, project, "seg", tags=["a"]).status_code == 201
+    clause = {"attribute": "plan", "op": "in", "values": ["pro"], "contextKind": "user", "negate": False}
+    body = ld_patch(
+        app,
+        project,
+        "seg",
+        [
+            {"kind": "addRule", "clauses": [clause], "description": "pro plan"},
+            {"kind": "addRule", "clauses": [{**clause, "values": ["team"]}]},
+            {"kind": "addIncludedTargets", "contextKind": "user", "values": ["u1", "u2", "u1"]},
+            {"kind": "addExcludedTargets", "contextKind": "user", "values": ["u3"]},
+            {"kind": "updateName", "value": "Segment"},
+            {"kind": "updateDescription", "value": "about"},
+            {"kind": "addTags", "values": ["b", "a"]},
+        ],
+    ).json()
+    assert body["name"] == "Segment" and body["description"] == "about" and body["tags"] == ["a", "b"]
+    assert body["included"] == ["u1", "u2"] and body["excluded"] == ["u3"] and body["version"] == 2
+    first, second = body["rules"]
+    assert first["description"] == "pro plan" and first["clauses"] == [clause]
+    body = ld_patch(
+        app,
+        project,
+        "seg",
+        [
+            {"kind": "removeRule", "ruleId": first["_id"]},
+            {"kind": "removeIncludedTargets", "contextKind": "user", "values": ["u1"]},
+            {"kind": "removeExcludedTargets", "contextKind": "user", "values": ["u3"]},
+            {"kind": "removeTags", "values": ["a"]},
+            {"kind": "addClauses", "ruleId": second["_id"], "clauses": [{"attribute": "age", "op": "lessThan",
+                                                                          "values": [18], "negate": True}]},
+        ],
+    ).json()  # fmt: skip
+    assert [r["_id"] for r in body["rules"]] == [second["_id"]]
+    assert body["rules"][0]["clauses"][1] == {
+        "attribute": "age",
+        "op": "lessThan",
+        "values": [18],
+        "contextKind": "user",
+        "negate": True,
+    }
+    assert body["included"] == ["u2"] and body["excluded"] == [] and body["tags"] == ["b"]
+    response = ld_patch(app, project, "seg", [{"kind": "removeRule", "ruleId": "nope"}])
+    assert response.status_code == 400 and "no rule with ruleId 'nope'" in response.json()["message"]
+    assert ld_patch(app, project, "ghost", [{"kind": "updateName", "value": "x"}]).status_code == 404
+
+
+def test_ld_patch_requires_semantic_patch_and_a_matching_environment(app: App, project: Project) -> None:
+    assert ld_create(app, project, "seg").status_code == 201
+    auth = {"Authorization": project.rw_key}
+    body = {"environmentKey": "production", "instructions": [{"kind": "updateName", "value": "x"}]}
+    plain = app.client.patch(ld_url(project, "seg"), json=body, headers=auth)
+    assert plain.status_code == 400 and "semanticpatch" in plain.json()["message"]
+    headers = {**auth, "Content-Type": SEMANTIC_PATCH}
+    other_env = {**body, "environmentKey": "test"}
+    response = app.client.patch(ld_url(project, "seg"), content=json.dumps(other_env), headers=headers)
+    assert response.status_code == 400 and "environmentKey 'test'" in response.json()["message"]
+    empty = {"environmentKey": "production", "instructions": []}
+    response = app.client.patch(ld_url(project, "seg"), content=json.dumps(empty), headers=headers)
+    assert response.status_code == 400
+
+
+def test_a_segment_in_use_cannot_be_deleted(app: App, project: Project) -> None:
+    for key in ("used", "parent"):
+        assert ld_create(app, project, key).status_code == 201
+    match = {"attribute": "segmentMatch", "op": "segmentMatch", "values": ["used"]}
+    assert ld_patch(app, project, "parent", [{"kind": "addRule", "clauses": [match]}]).status_code == 200
+    created = app.client.post(
+        "/v1/variables/", json=_variable_using("used", kind="not-in-segment"), headers=project.headers()
+    )
+    assert created.status_code == 201, created.text
+    refused = app.client.delete(ld_url(project, "used"), headers={"Authorization": project.rw_key})
+    assert refused.status_code == 409
+    assert "variable(s) flag and segment(s) parent" in refused.json()["message"]
+    native = app.client.delete("/v1/segments/used/", headers=project.headers())
+    assert native.status_code == 409 and native.json()["errors"] == [{"variables": ["flag"], "segments": ["parent"]}]
+    assert "used" in served_config(app, project).segments
+
+
+def test_native_crud_revisions_history_and_snapshot(app: App, project: Project) -> None:
+    h = project.headers()
+    etag_before = app.client.get("/v1/variables/", headers=h).headers["etag"]
+    doc = {"key": "pro", "name": "Pro", "tags": ["x"], "rules": [{"clauses": [{"attribute": "plan", "op": "in",
+                                                                               "values": ["pro"]}]}]}  # fmt: skip
+    created = app.client.post("/v1/segments/", json=doc, headers=h)
+    assert created.status_code == 201 and created.headers["etag"] == '"1"'
+    assert created.json()["rules"][0]["clauses"][0]["context_kind"] == "user"
+    assert app.client.post("/v1/segments/", json=doc, headers=h).status_code == 409
+    assert app.client.get("/v1/variables/", headers=h).headers["etag"] != etag_before
+    assert served_config(app, project).segments["pro"].rules[0].clauses[0].values == ["pro"]
+
+    stale = app.client.put("/v1/segments/pro/", json={**doc, "name": "P"}, headers={**h, "If-Match": '"7"'})
+    assert stale.status_code == 412
+    replaced = app.client.put("/v1/segments/pro/", json={**doc, "name": "P"}, headers={**h, "If-Match": '"1"'})
+    assert replaced.status_code == 200 and replaced.json()["name"] == "P" and replaced.json()["revision"] == 2
+    renamed = app.client.put("/v1/segments/pro/", json={**doc, "key": "other"}, headers=h)
+    assert renamed.status_code == 400
+    patched = app.client.patch(
+        "/v1/segments/pro/", json={"instructions": [{"kind": "addIncludedUsers", "values": ["vip"]}]}, headers=h
+    )
+    assert patched.status_code == 200 and patched.json()["included"] == ["vip"]
+    assert [s["key"] for s in app.client.get("/v1/segments/", headers=h).json()] == ["pro"]
+    assert app.client.get("/v1/segments/pro/", headers=h).headers["etag"] == '"3"'
+
+    assert app.client.delete("/v1/segments/pro/", headers=h).status_code == 204
+    assert app.client.get("/v1/segments/pro/", headers=h).status_code == 404
+    history = app.client.get("/v1/segments/pro/history/", headers=h).json()
+    assert [e["action"] for e in history] == ["delete", "update", "update", "create"]
+    assert history[0]["before"]["included"] == ["vip"] and history[0]["after"] is None
+    assert history[-1]["actor"].startswith("api_key:")
+    assert "segments" not in served_config(app, project).model_dump(exclude_defaults=True)
+    read_only = app.client.post("/v1/segments/", json=doc, headers=project.headers(project.ro_key))
+    assert read_only.status_code == 403
