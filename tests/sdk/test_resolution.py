@@ -422,3 +422,38 @@ def test_variable_properties() -> None:
         AgentConfig,
     )
     assert agent.type_adapter.json_schema()["title"] == "AgentConfig"
+
+
+def test_unknown_condition_kind_never_matches_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    from setpoint._sdk import variable as variable_module
+
+    variable_module._warned_unknown_kinds.discard("value-from-the-future")
+    to_new = {"labels": {"new": 1}}
+    data = {
+        "variables": {
+            "prompt": {
+                "name": "prompt",
+                "labels": {"new": {"version": 1, "serialized_value": '"new"'}},
+                "overrides": [
+                    {
+                        "conditions": [{"kind": "value-from-the-future", "attribute": "x"}],
+                        "rollout": {"labels": {"new": 1}},
+                    },
+                    {
+                        "conditions": [{"kind": "key-is-not-present", "attribute": "x"}],
+                        "rollout": {"labels": {"new": 1}},
+                    },
+                ],
+            }
+        }
+    }
+    config = VariablesConfig.model_validate(data, context={"allow_unknown_conditions": True})
+    caplog.set_level("WARNING", logger="setpoint")
+    setpoint.configure(config=config)
+    prompt = setpoint.var("prompt", type=str, default="code")
+    assert prompt.get(attributes={"x": 1}).value == "code"
+    assert prompt.get().value == "new"
+    setpoint.configure(config=config)
+    prompt.get()
+    messages = [r.getMessage() for r in caplog.records if "value-from-the-future" in r.getMessage()]
+    assert len(messages) == 1

@@ -59,7 +59,7 @@ class LocalProvider(Provider):
                 raise ConfigurationError(f"variable {name!r} already exists; use update_variable()")
             return self._replace(name, data)
 
-    def update_variable(self, name: str, **fields: Any) -> VariableConfig:
+    def update_variable(self, name: str, /, **fields: Any) -> VariableConfig:
         """Change fields of variable ``name`` (e.g. ``rollout=Rollout(...)``, ``overrides=[...]``, ``labels=...``)."""
         with self._lock:
             current = self._existing(name)
