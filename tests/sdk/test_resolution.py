@@ -428,7 +428,6 @@ def test_unknown_condition_kind_never_matches_and_warns_once(caplog: pytest.LogC
     from setpoint._sdk import variable as variable_module
 
     variable_module._warned_unknown_kinds.discard("value-from-the-future")
-    to_new = {"labels": {"new": 1}}
     data = {
         "variables": {
             "prompt": {
