@@ -110,3 +110,24 @@ def served_config(app: App, project: Project) -> VariablesConfig:
     response = app.client.get("/v1/variables/", headers=project.headers())
     response.raise_for_status()
     return VariablesConfig.model_validate_json(response.content)
+
+
+def create_variable(
+    app: App,
+    project: Project,
+    name: str,
+    values: Mapping[str, Any],
+    rollout: Mapping[str, float],
+    overrides: Sequence[tuple[list[dict[str, Any]], Mapping[str, float]]] = (),
+) -> None:
+    """Create a variable whose labels carry ``values`` (JSON-encoded here), a rollout and overrides."""
+    body = {
+        "name": name,
+        "labels": {
+            label: {"target_type": "version", "serialized_value": json.dumps(value)} for label, value in values.items()
+        },
+        "rollout": {"labels": dict(rollout)},
+        "overrides": [{"conditions": c, "rollout": {"labels": dict(r)}} for c, r in overrides],
+    }
+    response = app.client.post("/v1/variables/", json=body, headers=project.headers())
+    assert response.status_code == 201, response.text
