@@ -10,7 +10,6 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute
 
 from setpoint._server.api import api_keys
 from setpoint._server.api import editing as editing_api
@@ -39,19 +38,15 @@ async def _csrf_failed(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """Add the management API routers and the web UI to ``app`` (idempotent).
-
-    The management routes go first so that their richer forms of ``/v1/variables/{name}/versions/``
-    (descriptions, labels) answer before the basic ones.
-    """
+    """Add the web UI to ``app``, and the management API routers if the app does not serve them yet
+    (idempotent)."""
     if getattr(app.state, _INSTALLED, False):
         return
     setattr(app.state, _INSTALLED, True)
-    before: list[BaseRoute] = list(app.router.routes)
-    app.include_router(editing_api.router)
-    app.include_router(api_keys.router)
-    added = [r for r in app.router.routes if r not in before]
-    app.router.routes[:] = added + before
+    served = {getattr(route, "endpoint", None) for route in app.router.routes}
+    for api_router in (editing_api.router, api_keys.router):
+        if not any(getattr(route, "endpoint", None) in served for route in api_router.routes):
+            app.include_router(api_router)
     for router in (views_auth.router, views_variables.router, views_targeting.router, views_project.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -90,15 +90,26 @@ def _keys_page(current: Page, error: str = "", status_code: int = 200, **extra: 
     return current.render("keys.html", status_code, keys=keys, error=error, nav="keys", **extra)
 
 
+NEW_KEY_COOKIE = "setpoint_new_key"
+
+
 @router.get("/p/{project}/keys")
 async def keys(current: Current) -> Response:
-    """The project's API keys."""
-    return await run_in_threadpool(_keys_page, current)
+    """The project's API keys; right after creating one, its secret, shown this once."""
+    new_key = current.request.cookies.get(NEW_KEY_COOKIE, "")
+    token, _, key_name = new_key.partition(":")
+    response = await run_in_threadpool(_keys_page, current, new_key=token, new_key_name=key_name)
+    if new_key:
+        response.delete_cookie(NEW_KEY_COOKIE, path=current.base + "/keys")
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post("/p/{project}/keys")
 async def create_key(current: Current) -> Response:
-    """Create a key and show its secret once (the page is not cached)."""
+    """Create a key, then show its secret once: it travels to the next page in a short-lived, HttpOnly,
+    path-scoped cookie that the page deletes (so reloading the page neither shows it again nor makes
+    another key)."""
     form = await current.form()
     scopes = [s for s in ("read", "write") if field(form, f"scope_{s}") == "yes"]
     try:
@@ -115,8 +126,16 @@ async def create_key(current: Current) -> Response:
         )
     except ServiceError as exc:
         return await run_in_threadpool(_keys_page, current, exc.message, exc.status_code)
-    response = await run_in_threadpool(_keys_page, current, new_key=created.token, new_key_name=created.key.name)
-    response.headers["Cache-Control"] = "no-store"
+    response = current.redirect("/keys")
+    response.set_cookie(
+        NEW_KEY_COOKIE,
+        f"{created.token}:{created.key.name}",
+        max_age=120,
+        httponly=True,
+        samesite="strict",
+        secure=current.request.url.scheme == "https",
+        path=current.base + "/keys",
+    )
     return response
 
 
