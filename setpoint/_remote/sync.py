@@ -39,13 +39,11 @@ def _options(url: str | None, api_key: str | None) -> RemoteOptions:
 
 def _configured_options() -> RemoteOptions | None:
     """The RemoteOptions of the current ``setpoint.configure(remote=...)``, if any."""
-    try:
-        from setpoint._sdk import config as sdk_config  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:  # pragma: no cover - the SDK is part of the distribution
-        return None
-    getter = getattr(sdk_config, "current_remote_options", None)
-    options = getter() if callable(getter) else None
-    return options if isinstance(options, RemoteOptions) else None
+    from setpoint._remote.provider import RemoteProvider
+    from setpoint._sdk import state
+
+    provider = state.CURRENT.provider
+    return provider.options if isinstance(provider, RemoteProvider) else None
 
 
 def _registered() -> list[VariableLike]:

@@ -1,0 +1,39 @@
+"""Fixtures of the remote tests: a real server subprocess per module, a fresh project per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.remote.support import Project, ServerProc
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+    """A ``setpoint serve`` process shared by one test module."""
+    proc = ServerProc(tmp_path_factory.mktemp("setpoint-server"))
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def project(server: ServerProc) -> Project:
+    """A fresh project (so tests do not see each other's variables)."""
+    return server.project()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[ServerProc]:
+    """A server for one test (which may kill and restart it)."""
+    proc = ServerProc(tmp_path / "server-data")
+    proc.data_dir.mkdir()
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
