@@ -76,6 +76,8 @@ def serve(
     )
     try:
         _Server(config).run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the signal after a clean shutdown
     finally:
         storage.dispose()
     typer.echo("Setpoint stopped.")
