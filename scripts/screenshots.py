@@ -1,0 +1,173 @@
+"""Regenerate the PNG screenshots of the web UI's main pages into ``docs/screenshots/``.
+
+Starts a real server on a free port with a temporary SQLite database, fills it with example variables
+through the same service functions the API and the UI use, logs in with headless Chromium (Playwright,
+Debian's ``chromium``) and captures each page.
+
+    python scripts/screenshots.py [--chromium /usr/bin/chromium] [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from setpoint._server.app import create_app  # noqa: E402
+from setpoint._server.services import editing, lifecycle  # noqa: E402
+from setpoint._server.services import types as type_service  # noqa: E402
+from setpoint._server.services.bootstrap import bootstrap  # noqa: E402
+from setpoint._server.services.context import ServiceContext  # noqa: E402
+from setpoint._server.services.models import VariableTypeIn  # noqa: E402
+from setpoint._server.settings import Settings  # noqa: E402
+from setpoint._server.storage.records import LabelTarget  # noqa: E402
+from setpoint._server.web import install  # noqa: E402
+
+PASSWORD = "screenshots-only"  # noqa: S105 - a throwaway server
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]  # fmt: skip
+AGENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "instructions": {"type": "string"},
+        "model": {"type": "string"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    },
+    "required": ["instructions", "model"],
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def seed(ctx: ServiceContext, project_id: int) -> None:
+    """Example variables: a JSON prompt config with a canary and a rule, a flag, a limit, a text."""
+    actor = "user:admin"
+    type_service.upsert_type(
+        ctx,
+        project_id,
+        VariableTypeIn(
+            name="AgentConfig",
+            json_schema=AGENT_SCHEMA,
+            description="Configuration of a support agent",
+            source_hint="app.agents.AgentConfig",
+        ),
+        actor,
+    )
+    name = "support_agent_config"
+    lifecycle.create_variable(
+        ctx, project_id, name, actor, type_name="AgentConfig", description="Prompt and model of the support agent"
+    )
+    values = [
+        ({"instructions": "You are a helpful support agent. Be concise.", "model": "gpt-4o-mini", "temperature": 0.2},
+         "First production prompt", "production"),
+        ({"instructions": "You are a helpful support agent. Be concise and cite the docs.", "model": "gpt-4o-mini",
+          "temperature": 0.2}, "Cite documentation", None),
+        ({"instructions": "You are a friendly expert. Explain step by step and cite the docs.", "model": "gpt-4o",
+          "temperature": 0.4}, "Detailed answers on the bigger model", "canary"),
+    ]  # fmt: skip
+    for value, description, label in values:
+        editing.create_version(ctx, project_id, name, json.dumps(value), actor, description=description, label=label)
+    editing.set_label(ctx, project_id, name, "premium", LabelTarget("label", target_label="canary"), actor)
+    rules = [
+        {"conditions": [{"kind": "value-equals", "attribute": "plan", "value": "enterprise"}],
+         "rollout": {"labels": {"premium": 1.0}}},
+        {"conditions": [{"kind": "value-is-in", "attribute": "region", "values": ["eu", "uk"]},
+                        {"kind": "value-semver-less-than", "attribute": "app_version", "value": "2.0.0",
+                         "negate": True}],
+         "rollout": {"labels": {"canary": 0.5, "production": 0.5}}},
+    ]  # fmt: skip
+    editing.set_targeting(ctx, project_id, name, {"labels": {"production": 0.9, "canary": 0.1}}, rules, actor)
+
+    lifecycle.create_variable(
+        ctx, project_id, "new_checkout_flow", actor, kind="boolean", description="Feature flag: the new checkout"
+    )
+    editing.create_version(ctx, project_id, "new_checkout_flow", "true", actor, label="on")
+    editing.set_targeting(ctx, project_id, "new_checkout_flow", {"labels": {"on": 0.25}}, [], actor)
+    lifecycle.create_variable(
+        ctx, project_id, "max_tokens", actor, kind="number", description="Token limit of generated answers"
+    )
+    editing.create_version(ctx, project_id, "max_tokens", "1024", actor, label="production")
+    editing.create_version(ctx, project_id, "max_tokens", "2048", actor, label="generous")
+    editing.set_targeting(ctx, project_id, "max_tokens", {"labels": {"production": 1.0}}, [], actor)
+    lifecycle.create_variable(
+        ctx, project_id, "welcome_message", actor, kind="text", description="Greeting shown in the chat widget"
+    )
+
+
+def main() -> None:
+    """Serve, seed, log in and capture."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        port = _free_port()
+        app = create_app(Settings(host="127.0.0.1", port=port, data_dir=Path(data_dir), admin_password=PASSWORD))
+        install(app)
+        ctx: ServiceContext = app.state.setpoint.ctx
+        bootstrap(ctx, PASSWORD)
+        with ctx.storage.read() as tx:
+            project = tx.get_project("default")
+        assert project is not None
+        seed(ctx, project.id)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=ARGS)
+                page = browser.new_page(viewport={"width": 1360, "height": 860}, device_scale_factor=1)
+
+                def shot(name: str, path: str | None = None, full: bool = True) -> None:
+                    if path is not None:
+                        page.goto(base + path)
+                    page.wait_for_load_state("networkidle")
+                    page.screenshot(path=str(args.out / f"{name}.png"), full_page=full)
+                    print(f"wrote {args.out / (name + '.png')}")
+
+                shot("login", "/login", full=False)
+                page.get_by_label("Password").fill(PASSWORD)
+                page.get_by_role("button", name="Log in").click()
+                page.wait_for_url("**/variables")
+                p = "/p/default"
+                v = f"{p}/variables/support_agent_config"
+                shot("variables", f"{p}/variables")
+                shot("new-variable", f"{p}/variables/new")
+                shot("values", f"{v}?diff_from=1&diff_to=3")
+                shot("targeting", f"{v}/targeting")
+                shot("history", f"{v}/history")
+                shot("simulator", f"{p}/simulator?key=user_42&attributes=plan%3Denterprise%0Aregion%3Deu")
+                shot("types", f"{p}/types")
+                page.goto(base + f"{p}/keys")
+                page.get_by_label("Name").fill("checkout-service production")
+                page.get_by_role("button", name="Create key").click()
+                shot("api-keys")
+                browser.close()
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            app.state.setpoint.storage.dispose()
+
+
+if __name__ == "__main__":
+    main()
