@@ -8,6 +8,7 @@ functions, spans, errors) lives in `_resolve_full`.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 import time
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, overload
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
@@ -522,13 +523,21 @@ def _warn_unknown_conditions(variable: CompiledVariable) -> None:
                 )
 
 
+@overload
 def var(
-    name: str,
-    *,
-    type: type[T] | Any,
-    default: T | DefaultFunction[T],
-    description: str | None = None,
-) -> Variable[T]:
+    name: str, *, type: builtins.type[T], default: DefaultFunction[T], description: str | None = None
+) -> Variable[T]: ...
+
+
+@overload
+def var(name: str, *, type: builtins.type[T], default: T, description: str | None = None) -> Variable[T]: ...
+
+
+@overload
+def var(name: str, *, type: Any, default: Any, description: str | None = None) -> Variable[Any]: ...
+
+
+def var(name: str, *, type: Any, default: Any, description: str | None = None) -> Variable[Any]:
     """Define a managed variable.
 
     ``name`` is a Python identifier, unique in the process (it is the variable's key in the configuration).
@@ -541,6 +550,6 @@ def var(
     Raises `ConfigurationError` for an invalid or duplicate name, an unsupported type, or a default that does
     not fit the type.
     """
-    variable: Variable[T] = Variable(name, type=type, default=default, description=description)
+    variable: Variable[Any] = Variable(name, type=type, default=default, description=description)
     register(variable)
     return variable
