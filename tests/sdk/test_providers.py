@@ -369,3 +369,41 @@ def test_file_provider_watches_again_in_a_forked_child(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_resolving_in_threads_while_the_config_changes() -> None:
+    import threading
+
+    provider = setpoint.LocalProvider(config_of(rollout_config("ab", {"a": 0.5, "b": 0.5}, {"a": 1, "b": 2})))
+    setpoint.configure(provider=provider)
+    ab = setpoint.var("ab", type=int, default=0)
+    stop = threading.Event()
+    bad: list[object] = []
+
+    def resolve(worker: int) -> None:
+        index = 0
+        while not stop.is_set():
+            index += 1
+            resolved = ab.get(f"user-{worker}-{index}")
+            if resolved.reason not in {"resolved", "code_default"} or resolved.value not in {0, 1, 2, 3}:
+                bad.append(resolved)
+
+    threads = [threading.Thread(target=resolve, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for round_ in range(30):
+            provider.set_label("ab", "a", "3" if round_ % 2 else "1")
+            provider.set_rollout("ab", {"a": 0.5, "b": 0.5} if round_ % 3 else {"a": 0.2})
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert bad == []
+
+
+def test_configure_with_a_json_path_string(tmp_path: Path) -> None:
+    path = tmp_path / "variables.json"
+    _write(path, config_of(rollout_config("ab", {"a": 1.0})))
+    setpoint.configure(config=str(path))
+    assert setpoint.var("ab", type=str, default="code").get().value == "a"
