@@ -48,7 +48,9 @@ def _console() -> Console:
 
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}")
+    """Print one line on stderr (newlines folded) and return the exit to raise."""
+    line = " ".join(message.split())
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(line)}")
     return typer.Exit(1)
 
 
@@ -92,7 +94,8 @@ def _import_app(module: str) -> None:
     except typer.Exit:
         raise
     except Exception as exc:
-        raise _fail(f"cannot import {module}: {type(exc).__name__}: {exc}") from None
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise _fail(f"cannot import {module}: {type(exc).__name__}: {first_line}") from None
 
 
 def _registered() -> list[Any]:

@@ -64,7 +64,8 @@ def merge_response(previous: VariablesConfig | None, data: Any) -> Merged:
     """The config to serve after receiving ``data``; raises `InvalidResponseError` to keep ``previous``."""
     if not isinstance(data, dict) or not isinstance(data.get("variables"), dict):
         raise InvalidResponseError("the response is not a variables config (no `variables` object)")
-    segments_data = data.get("segments") or {}
+    segments_data = data.get("segments")
+    segments_data = {} if segments_data is None else segments_data
     if not isinstance(segments_data, dict):
         raise InvalidResponseError("the response's `segments` is not an object")
     try:

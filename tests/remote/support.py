@@ -144,7 +144,9 @@ class Project:
         """A client with the read,write key."""
         return httpx.Client(base_url=self.server.url, headers={"Authorization": f"bearer {self.key}"}, timeout=10)
 
-    def put_variable(self, name: str, value: Any, *, schema: dict[str, Any] | None = None, create: bool = False) -> None:
+    def put_variable(
+        self, name: str, value: Any, *, schema: dict[str, Any] | None = None, create: bool = False
+    ) -> None:
         """Create or replace ``name`` with one label ``main`` serving ``value`` to everyone."""
         body = {
             "name": name,

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,10 @@ def value_of(provider: RemoteProvider, name: str) -> object:
         return None
     serialized = compiled.evaluate(name, "user-1").serialized_value
     return None if serialized is None else json.loads(serialized)
+
+
+def has_value(provider: RemoteProvider, name: str, expected: object) -> bool:
+    return value_of(provider, name) == expected
 
 
 def make_provider(url: str, key: str, **kwargs: object) -> RemoteProvider:
@@ -71,7 +76,7 @@ def test_sse_brings_a_change_long_before_the_next_poll(project: Project) -> None
         for expected in (2, 3, 4):
             started = time.monotonic()
             project.put_variable("limit", expected)
-            assert wait_until(lambda v=expected: value_of(provider, "limit") == v, 5), f"no update to {expected}"
+            assert wait_until(partial(has_value, provider, "limit", expected), 5), f"no update to {expected}"
             assert time.monotonic() - started < 5  # the poll interval is 60 s
     finally:
         provider.shutdown(5)

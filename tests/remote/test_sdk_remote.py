@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_change_reaches_var_get_through_sse(configured: Project) -> None:
     for new in (11, 12, 13):
         started = time.monotonic()
         configured.put_variable(name, new)
-        assert wait_until(lambda n=new: limit.get().value == n, 5)
+        assert wait_until(partial(lambda n: limit.get().value == n, new), 5)
         assert time.monotonic() - started < 5  # polling is every 60 s: this came through SSE
     resolved = limit.get()
     assert resolved.reason == "resolved" and resolved.label == "main" and resolved.version is not None
