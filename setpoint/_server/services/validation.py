@@ -62,6 +62,24 @@ def check_value(serialized_value: str, schema: dict[str, Any] | None, where: str
         )
 
 
+def check_references(tx: ReadTx, project_id: int, config: VariableConfig) -> None:
+    """What one variable's config cannot check alone: its aliases against the project's other variables (and
+    theirs against its name), and that the segments its overrides name exist."""
+    taken = {name: aliases for name, aliases in tx.variable_aliases(project_id).items() if name != config.name}
+    for alias in config.aliases or ():
+        if alias in taken:
+            raise InvalidError(f"alias {alias!r} of {config.name!r} is the name of another variable; choose another")
+        owner = next((name for name, aliases in taken.items() if alias in aliases), None)
+        if owner is not None:
+            raise InvalidError(f"alias {alias!r} is already an alias of {owner!r}; remove it there first")
+    owner = next((name for name, aliases in taken.items() if config.name in aliases), None)
+    if owner is not None:
+        raise InvalidError(f"{config.name!r} is an alias of variable {owner!r}; remove the alias there first")
+    missing = sorted(config.segment_references() - tx.segment_keys(project_id))
+    if missing:
+        raise InvalidError(f"overrides name unknown segment(s) {', '.join(missing)}; create them first")
+
+
 def check_project(tx: ReadTx, project_id: int) -> VariablesConfig:
     """Validate a project's whole config as it would be served (aliases, segment references) inside ``tx``.
 

@@ -16,11 +16,11 @@ from setpoint._server.services.changes import Change, EventName
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import ConflictError, InvalidError, NotFoundError, PreconditionFailedError
 from setpoint._server.services.models import LabelTargetIn, VariableIn, VersionIn
-from setpoint._server.services.validation import check_json_schema, check_project, check_value, check_variable_config
+from setpoint._server.services.validation import check_json_schema, check_references, check_value, check_variable_config
 from setpoint._server.services.wire import read_variable_wire
 from setpoint._server.storage import AlreadyExistsError, ReadTx, WriteTx
 from setpoint._server.storage.records import LabelMove, LabelTarget, Variable, VariableFields, Version
-from setpoint.config import RESERVED_LABELS
+from setpoint.config import RESERVED_LABELS, VariableConfig
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def _probe_label(target: LabelTargetIn) -> dict[str, Any]:
     return {"ref": target.target_type}
 
 
-def _validated_fields(body: VariableIn) -> VariableFields:
+def _validated_fields(body: VariableIn) -> tuple[VariableFields, VariableConfig]:
     probe = {
         "name": body.name,
         "description": body.description,
@@ -92,7 +92,7 @@ def _validated_fields(body: VariableIn) -> VariableFields:
     config = check_variable_config(probe)
     if body.json_schema is not None:
         check_json_schema(body.json_schema, "json_schema")
-    return VariableFields(
+    fields = VariableFields(
         description=body.description,
         json_schema=body.json_schema,
         type_name=body.type_name,
@@ -102,6 +102,7 @@ def _validated_fields(body: VariableIn) -> VariableFields:
         rollout=config.rollout.model_dump(mode="json"),
         overrides=[o.model_dump(mode="json") for o in config.overrides],
     )
+    return fields, config
 
 
 def _resolve_version_targets(
@@ -160,7 +161,7 @@ def get_variable(ctx: ServiceContext, project_id: int, name: str) -> VariableVie
 
 def create_variable(ctx: ServiceContext, project_id: int, body: VariableIn, actor: str) -> VariableView:
     """Create a variable (with any labels and the versions they carry); 409 if the name is taken."""
-    fields = _validated_fields(body)
+    fields, config = _validated_fields(body)
     with ctx.storage.write() as tx:
         if tx.get_variable(project_id, body.name) is not None:
             raise ConflictError(f"variable {body.name!r} already exists; change it with PUT /v1/variables/{body.name}/")
@@ -169,8 +170,8 @@ def create_variable(ctx: ServiceContext, project_id: int, body: VariableIn, acto
             variable = tx.insert_variable(project_id, body.name, fields)
         except AlreadyExistsError:
             raise ConflictError(f"variable {body.name!r} was just created by someone else") from None
+        check_references(tx, project_id, config)
         _apply_labels(tx, variable, body.labels, schema, actor)
-        check_project(tx, project_id)
         after = read_variable_wire(tx, variable)
         audit.record(tx, project_id, actor, "create", "variable", body.name, None, after)
         change = _announce(ctx, tx, project_id, "created", body.name)
@@ -187,15 +188,15 @@ def replace_variable(
             f"the body names {body.name!r} but the URL names {name!r}; renaming is not supported "
             "(create the new name and list the old one in `aliases`)"
         )
-    fields = _validated_fields(body)
+    fields, config = _validated_fields(body)
     with ctx.storage.write() as tx:
         current = _require(tx, project_id, name, lock=True)
         _check_if_match(current, if_match)
         schema = effective_schema(tx, project_id, body.json_schema, body.type_name)
         before = read_variable_wire(tx, current)
+        check_references(tx, project_id, config)
         variable = tx.update_variable(current, fields)
         _apply_labels(tx, variable, body.labels, schema, actor)
-        check_project(tx, project_id)
         after = read_variable_wire(tx, variable)
         audit.record(tx, project_id, actor, "update", "variable", name, before, after)
         change = _announce(ctx, tx, project_id, "updated", name)
@@ -210,7 +211,6 @@ def delete_variable(ctx: ServiceContext, project_id: int, name: str, actor: str,
         _check_if_match(current, if_match)
         before = read_variable_wire(tx, current)
         tx.delete_variable(current)
-        check_project(tx, project_id)
         audit.record(tx, project_id, actor, "delete", "variable", name, before, None)
         change = _announce(ctx, tx, project_id, "deleted", name)
     ctx.sink.applied(change)
@@ -231,7 +231,6 @@ def create_version(
             _check_label_name(body.label)
             tx.set_label(current.id, body.label, LabelTarget("version", version=version.version), actor)
         variable = tx.touch_variable(current)
-        check_project(tx, project_id)
         after = read_variable_wire(tx, variable)
         audit.record(tx, project_id, actor, "create_version", "variable", name, before, after)
         change = _announce(ctx, tx, project_id, "updated", name)
@@ -277,9 +276,8 @@ def move_label(
             stored = LabelTarget(target.target_type)
         tx.set_label(current.id, label, stored, actor)
         variable = tx.touch_variable(current)
-        check_variable_config(read_variable_wire(tx, variable))
-        check_project(tx, project_id)
         after = read_variable_wire(tx, variable)
+        check_variable_config(after)
         audit.record(tx, project_id, actor, "move_label", "variable", name, before, after)
         change = _announce(ctx, tx, project_id, "updated", name)
     ctx.sink.applied(change)

@@ -95,6 +95,14 @@ class ReadTx(ABC):
         """One variable type."""
 
     @abstractmethod
+    def variable_aliases(self, project_id: int) -> dict[str, list[str]]:
+        """Every variable name of a project with its aliases (cheap: two columns)."""
+
+    @abstractmethod
+    def segment_keys(self, project_id: int) -> set[str]:
+        """The keys of a project's segments."""
+
+    @abstractmethod
     def list_segments(self, project_id: int) -> list[Segment]:
         """A project's segments, by key."""
 

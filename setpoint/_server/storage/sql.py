@@ -243,6 +243,15 @@ class SqlReadTx(ReadTx):
         row = self._one(sa.select(t.variable_types).where(c.project_id == project_id, c.name == name))
         return None if row is None else _type(row)
 
+    def variable_aliases(self, project_id: int) -> dict[str, list[str]]:
+        c = t.variables.c
+        rows = self.conn.execute(sa.select(c.name, c.aliases).where(c.project_id == project_id))
+        return {row.name: _load(row.aliases) or [] for row in rows}
+
+    def segment_keys(self, project_id: int) -> set[str]:
+        c = t.segments.c
+        return set(self.conn.execute(sa.select(c.key).where(c.project_id == project_id)).scalars())
+
     def list_segments(self, project_id: int) -> list[Segment]:
         c = t.segments.c
         stmt = sa.select(t.segments).where(c.project_id == project_id).order_by(c.key)
