@@ -7,7 +7,7 @@ import inspect
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
@@ -37,15 +37,21 @@ async def _csrf_failed(request: Request, exc: Exception) -> Response:
     return templates.TemplateResponse(request, "error.html", {"message": message, "status": 403}, status_code=403)
 
 
+def _serves(app: FastAPI, router: APIRouter) -> bool:
+    """Whether ``app`` already includes ``router`` (as an included router, or as copies of its routes)."""
+    served = {getattr(route, "endpoint", None) for route in app.router.routes}
+    included = {id(getattr(route, "original_router", None)) for route in app.router.routes}
+    return id(router) in included or any(getattr(route, "endpoint", None) in served for route in router.routes)
+
+
 def install(app: FastAPI) -> None:
     """Add the web UI to ``app``, and the management API routers if the app does not serve them yet
     (idempotent)."""
     if getattr(app.state, _INSTALLED, False):
         return
     setattr(app.state, _INSTALLED, True)
-    served = {getattr(route, "endpoint", None) for route in app.router.routes}
     for api_router in (editing_api.router, api_keys.router):
-        if not any(getattr(route, "endpoint", None) in served for route in api_router.routes):
+        if not _serves(app, api_router):
             app.include_router(api_router)
     for router in (views_auth.router, views_variables.router, views_targeting.router, views_project.router):
         app.include_router(router)
