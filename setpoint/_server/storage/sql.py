@@ -166,6 +166,23 @@ def _fields_values(fields: VariableFields) -> dict[str, Any]:
     }
 
 
+# Hot statements built once (building SQLAlchemy expressions costs more than running them on SQLite).
+_V, _VV, _LB = t.variables.c, t.variable_versions.c, t.labels.c
+_GET_VARIABLE = sa.select(t.variables).where(_V.project_id == sa.bindparam("pid"), _V.name == sa.bindparam("name"))
+_LOCK_VARIABLE = _GET_VARIABLE.with_for_update()
+_LOCK_VARIABLE_ID = sa.select(_V.id).where(_V.id == sa.bindparam("vid")).with_for_update()
+_GET_VERSION = sa.select(t.variable_versions).where(
+    _VV.variable_id == sa.bindparam("vid"), _VV.version == sa.bindparam("n")
+)
+_LATEST_VERSION = (
+    sa.select(t.variable_versions).where(_VV.variable_id == sa.bindparam("vid")).order_by(_VV.version.desc()).limit(1)
+)
+_MAX_VERSION = sa.select(sa.func.coalesce(sa.func.max(_VV.version), 0)).where(_VV.variable_id == sa.bindparam("vid"))
+_LIST_LABELS = sa.select(t.labels).where(_LB.variable_id == sa.bindparam("vid")).order_by(_LB.position, _LB.id)
+_GET_LABEL = sa.select(t.labels).where(_LB.variable_id == sa.bindparam("vid"), _LB.name == sa.bindparam("name"))
+_FIND_KEY = sa.select(t.api_keys).where(t.api_keys.c.key_hash == sa.bindparam("h"))
+
+
 class SqlReadTx(ReadTx):
     """Reads over one SQLAlchemy connection inside an open transaction."""
 
@@ -192,8 +209,7 @@ class SqlReadTx(ReadTx):
         return [_variable(r) for r in self.conn.execute(stmt)]
 
     def get_variable(self, project_id: int, name: str) -> Variable | None:
-        c = t.variables.c
-        row = self._one(sa.select(t.variables).where(c.project_id == project_id, c.name == name))
+        row = self.conn.execute(_GET_VARIABLE, {"pid": project_id, "name": name}).first()
         return None if row is None else _variable(row)
 
     def list_versions(self, variable_id: int) -> list[Version]:
@@ -202,20 +218,15 @@ class SqlReadTx(ReadTx):
         return [_version(r) for r in self.conn.execute(stmt)]
 
     def get_version(self, variable_id: int, version: int) -> Version | None:
-        c = t.variable_versions.c
-        row = self._one(sa.select(t.variable_versions).where(c.variable_id == variable_id, c.version == version))
+        row = self.conn.execute(_GET_VERSION, {"vid": variable_id, "n": version}).first()
         return None if row is None else _version(row)
 
     def latest_version(self, variable_id: int) -> Version | None:
-        c = t.variable_versions.c
-        stmt = sa.select(t.variable_versions).where(c.variable_id == variable_id).order_by(c.version.desc()).limit(1)
-        row = self._one(stmt)
+        row = self.conn.execute(_LATEST_VERSION, {"vid": variable_id}).first()
         return None if row is None else _version(row)
 
     def list_labels(self, variable_id: int) -> list[Label]:
-        c = t.labels.c
-        stmt = sa.select(t.labels).where(c.variable_id == variable_id).order_by(c.position, c.id)
-        return [_label(r) for r in self.conn.execute(stmt)]
+        return [_label(r) for r in self.conn.execute(_LIST_LABELS, {"vid": variable_id})]
 
     def label_history(self, variable_id: int, label: str | None = None) -> list[LabelMove]:
         c = t.label_history.c
@@ -283,7 +294,7 @@ class SqlReadTx(ReadTx):
         return int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.audit_log.c.id), 0))).scalar_one())
 
     def find_api_key(self, key_hash: str) -> ApiKey | None:
-        row = self._one(sa.select(t.api_keys).where(t.api_keys.c.key_hash == key_hash))
+        row = self.conn.execute(_FIND_KEY, {"h": key_hash}).first()
         return None if row is None else _api_key(row)
 
     def list_api_keys(self, project_id: int) -> list[ApiKey]:
@@ -384,11 +395,8 @@ class SqlWriteTx(SqlReadTx, WriteTx):
         return self.create_project(name), True
 
     def lock_variable(self, project_id: int, name: str) -> Variable | None:
-        c = t.variables.c
-        stmt = sa.select(t.variables).where(c.project_id == project_id, c.name == name)
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        row = self._one(stmt)
+        stmt = _LOCK_VARIABLE if self.dialect == "postgresql" else _GET_VARIABLE
+        row = self.conn.execute(stmt, {"pid": project_id, "name": name}).first()
         return None if row is None else _variable(row)
 
     def insert_variable(self, project_id: int, name: str, fields: VariableFields) -> Variable:
@@ -442,11 +450,8 @@ class SqlWriteTx(SqlReadTx, WriteTx):
     def create_version(self, variable_id: int, serialized_value: str, created_by: str) -> Version:
         if self.dialect == "postgresql":
             # Re-entrant within a transaction: a no-op when the caller already locked the row.
-            self.conn.execute(sa.select(t.variables.c.id).where(t.variables.c.id == variable_id).with_for_update())
-        c = t.variable_versions.c
-        current = self.conn.execute(
-            sa.select(sa.func.coalesce(sa.func.max(c.version), 0)).where(c.variable_id == variable_id)
-        ).scalar_one()
+            self.conn.execute(_LOCK_VARIABLE_ID, {"vid": variable_id})
+        current = self.conn.execute(_MAX_VERSION, {"vid": variable_id}).scalar_one()
         now = _now()
         number = int(current) + 1
         self.conn.execute(
@@ -482,7 +487,7 @@ class SqlWriteTx(SqlReadTx, WriteTx):
     def set_label(self, variable_id: int, name: str, target: LabelTarget, moved_by: str) -> Label:
         c = t.labels.c
         now = _now()
-        row = self._one(sa.select(t.labels).where(c.variable_id == variable_id, c.name == name))
+        row = self.conn.execute(_GET_LABEL, {"vid": variable_id, "name": name}).first()
         values = {"target_type": target.target_type, "version": target.version, "target_label": target.target_label}
         if row is None:
             position = self.conn.execute(
