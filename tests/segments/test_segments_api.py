@@ -142,7 +142,7 @@ def test_ld_patch_requires_semantic_patch_and_a_matching_environment(app: App, p
     assert ld_create(app, project, "seg").status_code == 201
     auth = {"Authorization": project.rw_key}
     body = {"environmentKey": "production", "instructions": [{"kind": "updateName", "value": "x"}]}
-    plain = app.client.patch(ld_url(project, "seg"), json=body, headers=auth)
+    plain = app.client.patch(ld_url(project, "seg"), json=body, headers=auth)  # taken as a JSON Patch
     assert plain.status_code == 400 and "semanticpatch" in plain.json()["message"]
     headers = {**auth, "Content-Type": SEMANTIC_PATCH}
     other_env = {**body, "environmentKey": "test"}
@@ -204,3 +204,32 @@ def test_native_crud_revisions_history_and_snapshot(app: App, project: Project) 
     assert "segments" not in served_config(app, project).model_dump(exclude_defaults=True)
     read_only = app.client.post("/v1/segments/", json=doc, headers=project.headers(project.ro_key))
     assert read_only.status_code == 403
+
+
+def test_ld_json_patch(app: App, project: Project) -> None:
+    clause = {"attribute": "plan", "op": "in", "values": ["pro"], "contextKind": "user", "negate": False}
+    assert ld_create(app, project, "jp", tags=["a"], rules=[{"clauses": [clause]}]).status_code == 201
+    auth = {"Authorization": project.rw_key}
+    ops = [
+        {"op": "replace", "path": "/name", "value": "JSON patched"},
+        {"op": "add", "path": "/tags/-", "value": "b"},
+        {"op": "add", "path": "/included/0", "value": "u1"},
+        {"op": "test", "path": "/rules/0/clauses/0/op", "value": "in"},
+        {"op": "replace", "path": "/rules/0/clauses/0/values", "value": ["pro", "team"]},
+    ]
+    response = app.client.patch(ld_url(project, "jp"), json=ops, headers=auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["name"], body["tags"], body["included"]) == ("JSON patched", ["a", "b"], ["u1"])
+    assert body["rules"][0]["clauses"][0]["values"] == ["pro", "team"] and body["version"] == 2
+    wrapped = {"patch": [{"op": "remove", "path": "/tags/0"}], "comment": "drop a"}
+    assert app.client.patch(ld_url(project, "jp"), json=wrapped, headers=auth).json()["tags"] == ["b"]
+    for bad, message in (
+        ([{"op": "replace", "path": "/key", "value": "other"}], "read-only field(s) cannot be patched: key"),
+        ([{"op": "test", "path": "/name", "value": "nope"}], "test failed"),
+        ([{"op": "replace", "path": "/missing", "value": 1}], "'missing' does not exist"),
+        ([{"op": "frobnicate", "path": "/name"}], "unknown op 'frobnicate'"),
+        ([{"op": "add", "path": "/rules/0/clauses/-", "value": {"attribute": "a", "op": "bad", "values": [1]}}], "bad"),
+    ):
+        response = app.client.patch(ld_url(project, "jp"), json=bad, headers=auth)
+        assert response.status_code == 400 and message in response.json()["message"], (bad, response.text)

@@ -8,7 +8,8 @@ for it works against Setpoint by changing only the base URL and the token.
 * ``POST`` creates (201; 409 when the key exists), ``GET`` lists (``{"items": [...], "totalCount": n}``,
   ``limit``/``offset``) or reads one, ``DELETE`` answers 204 (409 while a variable or segment uses it),
   ``PATCH`` takes ``Content-Type: application/json; domain-model=launchdarkly.semanticpatch`` with
-  ``{"environmentKey": ..., "instructions": [...]}`` (see `setpoint._server.services.segments_patch`).
+  ``{"environmentKey": ..., "instructions": [...]}`` (see `setpoint._server.services.segments_patch`), or a
+  JSON Patch of the representation with plain ``application/json``.
 * Errors are LaunchDarkly-shaped: ``{"code": "invalid_request", "message": "..."}``.
 """
 
@@ -25,7 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from setpoint._server.api.deps import principal
 from setpoint._server.auth import AuthError, Principal
 from setpoint._server.services import segments as service
-from setpoint._server.services.errors import ServiceError
+from setpoint._server.services.context import ServiceContext
+from setpoint._server.services.errors import PreconditionFailedError, ServiceError
+from setpoint._server.services.segments_jsonpatch import EDITABLE_FIELDS, apply_json_patch, edited_fields
 from setpoint._server.services.segments_patch import PatchError
 from setpoint._server.services.segments_wire import doc_from_ld, ld_segment
 
@@ -132,22 +135,33 @@ def _instructions(body: Any, environment: str) -> Any:
     return body["instructions"]
 
 
-@router.patch("/{project}/{environment}/{key}", summary="Update a segment with semantic-patch instructions")
+def _json_patch(ctx: ServiceContext, caller: Principal, key: str, body: Any, project: str, environment: str) -> Any:
+    """Apply a JSON Patch to the segment's LaunchDarkly representation and store the result."""
+    current = service.get_segment(ctx, caller.project_id, key)
+    before = ld_segment(current, project, environment)
+    after = apply_json_patch(before, body)
+    edited_fields(before, after)
+    doc = doc_from_ld({k: v for k, v in after.items() if k in EDITABLE_FIELDS or k == "key"})
+    try:
+        return service.replace_segment(ctx, caller.project_id, key, doc, caller.actor, current.revision)
+    except PreconditionFailedError:
+        raise _LdError(409, f"segment {key!r} was changed by someone else meanwhile; fetch it and retry") from None
+
+
+@router.patch("/{project}/{environment}/{key}", summary="Update a segment (semantic patch or JSON Patch)")
 async def patch_segment(request: Request, project: str, environment: str, key: str) -> Response:
     """``Content-Type: application/json; domain-model=launchdarkly.semanticpatch`` and
-    ``{"environmentKey", "instructions": [{"kind": "addRule", ...}, ...]}``; all instructions or none apply."""
+    ``{"environmentKey", "instructions": [{"kind": "addRule", ...}, ...]}`` (all instructions or none apply);
+    or, with plain ``application/json``, a JSON Patch of the representation (``[{"op", "path", "value"}]``)."""
     content_type = request.headers.get("content-type", "").replace(" ", "").lower()
 
     def work(caller: Principal, body: Any) -> Response:
-        if SEMANTIC_PATCH not in content_type:
-            raise _LdError(
-                400,
-                "Setpoint supports semantic patch only: send Content-Type: application/json; "
-                'domain-model=launchdarkly.semanticpatch with {"environmentKey": ..., "instructions": [...]}',
-            )
-        instructions = _instructions(body, environment)
         ctx = request.app.state.setpoint.ctx
-        view = service.patch_segment(ctx, caller.project_id, key, instructions, caller.actor)
+        if SEMANTIC_PATCH in content_type:
+            instructions = _instructions(body, environment)
+            view = service.patch_segment(ctx, caller.project_id, key, instructions, caller.actor)
+        else:
+            view = _json_patch(ctx, caller, key, body, project, environment)
         return _json(ld_segment(view, project, environment))
 
     return await _run(request, project, "write", work)
