@@ -256,3 +256,19 @@ def test_concurrent_version_creation_over_http(server: ServerProcess, project: P
     values = {json.loads(lb["serialized_value"])["model"]: lb["version"] for lb in variable["labels"].values()}
     assert sorted(values) == sorted(str(i) for i in range(20))
     assert sorted(values.values()) == list(range(1, 21))
+
+
+def test_cross_variable_references_are_checked(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        client.post("/v1/variables/", json=variable_body(name="new_name", aliases=["old_name"])).raise_for_status()
+        clash = client.post("/v1/variables/", json=variable_body(name="other", aliases=["new_name"]))
+        assert clash.status_code == 422 and "name of another variable" in clash.json()["detail"]
+        taken = client.post("/v1/variables/", json=variable_body(name="other", aliases=["old_name"]))
+        assert taken.status_code == 422 and "already an alias" in taken.json()["detail"]
+        shadow = client.post("/v1/variables/", json=variable_body(name="old_name"))
+        assert shadow.status_code == 422 and "is an alias of" in shadow.json()["detail"]
+        in_segment = {"conditions": [{"kind": "in-segment", "segment": "nobody"}], "rollout": {"labels": {}}}
+        unknown = client.post("/v1/variables/", json=variable_body(name="seg", overrides=[in_segment]))
+        assert unknown.status_code == 422 and "unknown segment" in unknown.json()["detail"]
+        # aliases resolve for SDKs: the served config still validates
+        assert client.get("/v1/variables/").json()["variables"]["new_name"]["aliases"] == ["old_name"]
