@@ -9,6 +9,7 @@ start. After ``fork()`` the child gets fresh locks, fresh connections and its ow
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -67,6 +68,8 @@ class RemoteProvider(Provider):
         self._etag: str | None = None
         self._last_fetch = float("-inf")
         self._failures = 0
+        self._seq = 0  # requests started
+        self._applied_seq = 0  # the newest request whose answer was applied
         self._started = False
         self._shut_down = False
         self._pid = os.getpid()
@@ -76,7 +79,9 @@ class RemoteProvider(Provider):
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def _init_threading(self) -> None:
-        self._lock = threading.Lock()  # guards the fetch + apply of one refresh
+        self._fetch_lock = threading.Lock()  # one synchronous request at a time
+        self._apply_lock = threading.Lock()  # guards the served state; never held during I/O
+        self._persist_lock = threading.Lock()
         self._ready = threading.Event()
         self._wake = threading.Event()
         self._force = threading.Event()
@@ -154,45 +159,64 @@ class RemoteProvider(Provider):
             self._after_fork()
         if not self._due(force):
             return
-        with self._lock:
+        with self._fetch_lock:  # one request at a time from the threads
             if not self._due(force):
                 return
+            seq = self._next_seq()
             try:
                 fetched = self._client.fetch_config(self._etag)
             except RemoteError as exc:
-                self._fetch_failed(exc)
+                with self._apply_lock:
+                    self._fetch_failed(exc)
                 return
-            self._apply(fetched)
+            with self._apply_lock:
+                applied = self._apply(fetched, seq)
+            self._persist(applied)
 
     async def refresh_async(self, force: bool = False) -> None:
-        """The async twin of `refresh`: the request runs on the event loop, not in a thread."""
+        """The async twin of `refresh`: the request runs on the event loop (no thread, no blocking lock)."""
         if not self._due(force):
             return
+        seq = self._next_seq()
         try:
             fetched = await fetch_config_async(self.options, self._etag)
         except RemoteError as exc:
-            with self._lock:
+            with self._apply_lock:
                 self._fetch_failed(exc)
             return
-        with self._lock:
-            self._apply(fetched)
+        with self._apply_lock:  # held only while applying: no I/O under it
+            applied = self._apply(fetched, seq)
+        if applied is not None and self._cache_path is not None:
+            await asyncio.to_thread(self._persist, applied)
 
-    def _apply(self, fetched: Fetched) -> None:
-        """Serve what was fetched if it is good (called with the lock held)."""
-        self._last_fetch = time.monotonic()
-        self._failures = 0
+    def _next_seq(self) -> int:
+        with self._apply_lock:
+            self._seq += 1
+            return self._seq
+
+    def _apply(self, fetched: Fetched, seq: int) -> VariablesConfig | None:
+        """Serve what was fetched if it is good and not older than what is served (apply lock held).
+
+        Returns the config now served if it changed (for the caller to persist, outside the lock).
+        """
         try:
+            if seq < self._applied_seq:
+                return None  # a slower request that started earlier: what we serve is newer
+            self._applied_seq = seq
+            self._last_fetch = time.monotonic()
+            self._failures = 0
             if fetched.not_modified:
+                self.last_error = None
                 if self.config is None:  # a 304 for an ETag we do not hold the body of: ask again in full
                     self._etag = None
                     self._last_fetch = float("-inf")
-                return
+                return None
             try:
                 merged = merge_response(self.config, fetched.data)
             except InvalidResponseError as exc:
                 self.last_error = exc
                 self._warn(f"ignoring a bad response from {self.url}: {exc}; still serving the last good config")
-                return
+                return None
             for problem in merged.problems:
                 self._warn(f"config from {self.url}: {problem}")
             self._etag = fetched.etag
@@ -200,7 +224,7 @@ class RemoteProvider(Provider):
             # A full answer means a change (the server sends 304 otherwise): serve and persist it.
             self._install(merged.config)
             self.source = "server"
-            self._persist(merged.config)
+            return merged.config
         finally:
             self._ready.set()
 
@@ -220,13 +244,18 @@ class RemoteProvider(Provider):
         else:
             logger.warning("refreshing variables failed: %s", exc)
 
-    def _persist(self, config: VariablesConfig) -> None:
-        if self._cache_path is None:
+    def _persist(self, changed: VariablesConfig | None) -> None:
+        """Write the served config to the cache file (the newest one, whoever calls last)."""
+        if changed is None or self._cache_path is None:
             return
-        try:
-            save_cache(self._cache_path, config, self.url)
-        except OSError as exc:
-            logger.warning("cannot write the variables cache %s: %s", self._cache_path, exc)
+        with self._persist_lock:
+            config = self.config
+            if config is None:
+                return
+            try:
+                save_cache(self._cache_path, config, self.url)
+            except OSError as exc:
+                logger.warning("cannot write the variables cache %s: %s", self._cache_path, exc)
 
     @staticmethod
     def _warn(message: str) -> None:

@@ -159,7 +159,7 @@ def test_provider_after_fork_hook_restarts_threads(project: Project) -> None:
     provider.start()
     try:
         assert provider.wait_ready(10)
-        old_poller, old_sse, old_lock = provider._poller, provider._sse_thread, provider._lock
+        old_poller, old_sse, old_lock = provider._poller, provider._sse_thread, provider._fetch_lock
         provider._stop.set()  # stand-in for "the parent's threads do not exist in the child"
         provider._wake.set()
         if provider._sse_response is not None:
@@ -170,7 +170,7 @@ def test_provider_after_fork_hook_restarts_threads(project: Project) -> None:
         assert not old_poller.is_alive() and not old_sse.is_alive()
         provider._client.close()  # a real child drops the parent's connections instead (they are shared)
         provider._after_fork()
-        assert provider._lock is not old_lock
+        assert provider._fetch_lock is not old_lock
         assert provider._poller is not None and provider._poller.is_alive()
         assert provider.compiled is not None and provider.wait_ready(0)
         name = unique("after_fork")
