@@ -108,3 +108,11 @@ def test_unknown_pages_render_an_html_error(client: httpx.Client) -> None:
     assert "text/html" in missing.headers["content-type"]
     assert "does not exist" in missing.text
     assert client.get("/p/no-such-project/variables").status_code == 404
+
+
+def test_ui_pages_send_security_headers(live: LiveServer) -> None:
+    with httpx.Client(base_url=live.url) as http:
+        page = http.get("/login")
+        assert page.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert "x-frame-options" not in http.get("/healthz").headers

@@ -15,6 +15,7 @@ from setpoint._server.api import api_keys
 from setpoint._server.api import editing as editing_api
 from setpoint._server.services.errors import ServiceError
 from setpoint._server.web import views_auth, views_project, views_targeting, views_variables
+from setpoint._server.web.headers import UiSecurityHeaders
 from setpoint._server.web.render import templates
 from setpoint._server.web.session import CsrfError, LoginRequiredError
 
@@ -72,3 +73,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(LoginRequiredError, _login_required)
     app.add_exception_handler(CsrfError, _csrf_failed)
+    app.add_middleware(UiSecurityHeaders)
