@@ -22,7 +22,9 @@ Method (see also ``benchmarks/README.md``): every call's inputs (Setpoint attrib
 ``Context`` objects, GrowthBook attribute dicts) are built before timing. For each (system, workload) the
 script warms up over all keys, then runs ``--rounds`` rounds, each of
 
-* a throughput loop: ``--calls`` calls back to back, timed as a whole -> calls/s;
+* a throughput loop: ``--calls`` calls back to back, in 20 chunks each timed as a whole in the thread's CPU
+  time (``time.thread_time_ns``) -> calls per CPU-second of the median chunk. On a shared 2-CPU machine a
+  wall-clock figure for a whole loop mostly measures preemption by other processes; CPU time does not;
 * a latency loop: ``--calls`` calls, each one between two ``time.perf_counter_ns()`` reads -> p50/p99. The
   same loop with an empty body is measured first; its median (the cost of the timer reads and the loop) is
   subtracted from every sample.
@@ -58,6 +60,8 @@ RULE = "rule_flag"
 DEFAULT = "code-default"
 WORKLOADS = ("static", "rule+rollout")
 TARGET_P50_US = {"static": 1.0, "rule+rollout": 3.0}
+THROUGHPUT_CHUNKS = 20
+"""The throughput loop runs in this many chunks, each timed in thread CPU time; calls/s is the median chunk's."""
 SECTION_TITLE = "## Resolution (benchmarks/resolve.py)"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -435,13 +439,16 @@ def measure(case: Case, calls: int, rounds: int, overhead_ns: int) -> Result:
     latency = compile_loop(_LATENCY_LOOP, case.stmt, case.namespace)
     throughput = compile_loop(_THROUGHPUT_LOOP, case.stmt, case.namespace)
     pc = time.perf_counter_ns
+    cpu = time.thread_time_ns  # throughput: CPU time of this thread, so other processes' load does not count
     throughput(case.inputs * 2, pc)  # warm-up: every key twice (caches, specialization)
     out = [0] * calls
+    chunk = max(1_000, calls // THROUGHPUT_CHUNKS)
+    chunks = [inputs[i : i + chunk] for i in range(0, calls - chunk + 1, chunk)]
     rates, p50s, p99s = [], [], []
     for _ in range(rounds):
         with gc_paused():
-            elapsed = throughput(inputs, pc)
-        rates.append(calls / (elapsed / 1e9))
+            elapsed = [throughput(part, cpu) for part in chunks]
+        rates.append(statistics.median(len(part) / (ns / 1e9) for part, ns in zip(chunks, elapsed, strict=True)))
         with gc_paused():
             latency(inputs, pc, out)
         samples = sorted(out)
@@ -475,6 +482,13 @@ def check(case: Case, population: list[tuple[str, dict[str, str]]]) -> dict[str,
 # --------------------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------------------
+
+
+def load_average() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "n/a"
 
 
 def machine_info() -> dict[str, str]:
@@ -524,7 +538,7 @@ def table(results: list[Result]) -> list[str]:
     if not baseline:
         baseline = {r.case.workload: r.p50_us for r in results if r.case.system == "setpoint core"}
         base_name = "setpoint core"
-    header = ["system", "workload", "tracer", "calls/s", "p50 µs", "p99 µs", f"p50 ÷ {base_name} p50"]
+    header = ["system", "workload", "tracer", "calls/s (cpu)", "p50 µs", "p99 µs", f"p50 ÷ {base_name} p50"]
     rows = []
     for r in results:
         base = baseline.get(r.case.workload)
@@ -622,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
         add("launchdarkly", lambda: launchdarkly_cases(population, Path(tmp)))
     add("growthbook", lambda: growthbook_cases(population))
 
+    load_start = load_average()
     overhead = timer_overhead_ns(calls)
     print(f"timer + loop overhead (median, subtracted): {overhead} ns; {calls:,} calls x {rounds} round(s) per case")
 
@@ -668,13 +683,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.record:
         body = [
-            f"Measured {when} with `python benchmarks/resolve.py`"
-            + (" --quick" if args.quick else "")
-            + f" ({calls:,} calls per timed loop, median of {rounds} round(s), {N_KEYS:,} targeting keys).",
+            f"Measured {when} with `python benchmarks/resolve.py{' --quick' if args.quick else ''}`"
+            f" ({calls:,} calls per timed loop, median of {rounds} round(s), {N_KEYS:,} targeting keys).",
             "",
             f"- Machine: {info['nproc']} CPUs (nproc), {info['cpu']}; {info['python']}",
             f"- Libraries: {info['libraries']}",
             f"- Timer + loop overhead subtracted from each per-call sample: {overhead} ns",
+            f"- Load average (1 min) at start / end: {load_start} / {load_average()} (other work shares the machine;"
+            " p99 is the figure it inflates most)",
             "",
             *lines,
             "",
@@ -683,8 +699,12 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "Method: inputs (attribute dicts, LaunchDarkly `Context`s, GrowthBook attribute dicts) are built before",
             "timing; each call is timed with two `time.perf_counter_ns()` reads and the median cost of an empty",
-            "timed loop body is subtracted; calls/s comes from a separate untimed-per-call loop; GC is disabled",
-            "while timing. LaunchDarkly evaluates locally from a file data source (events off); GrowthBook gets",
+            "timed loop body is subtracted (p50/p99 are wall-clock). calls/s (cpu) comes from a separate loop without",
+            "per-call timers, run in 20 chunks timed in the thread's CPU time (median chunk), so other processes'",
+            "load does not count; GC is disabled while timing; each number is the median over the rounds.",
+            "Setpoint's `otel-sdk` rows: a global SDK `TracerProvider` with one span processor that exports nothing;",
+            "no span is active around the calls (each resolution span is a root span).",
+            "LaunchDarkly evaluates locally from a file data source (events off); GrowthBook gets",
             "inline features (no tracking callback). Setpoint values are the `.value` of the `Resolved`.",
             "Half the calls match the two-condition rule, half fall through to the 50/50 rollout, for every system.",
         ]
