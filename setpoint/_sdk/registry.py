@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from setpoint._sdk.variable import Variable
 
-__all__ = ["clear_registry", "lookup", "register", "registered_variables"]
+__all__ = ["clear_registry", "lookup", "register", "registered_variables", "restore_registry"]
 
 _LOCK = threading.Lock()
 _VARIABLES: dict[str, Variable[Any]] = {}
@@ -42,3 +42,10 @@ def clear_registry() -> None:
     """Forget every variable (for tests)."""
     with _LOCK:
         _VARIABLES.clear()
+
+
+def restore_registry(variables: list[Variable[Any]]) -> None:
+    """Make ``variables`` (from `registered_variables`) the registry again (for tests)."""
+    with _LOCK:
+        _VARIABLES.clear()
+        _VARIABLES.update((variable.name, variable) for variable in variables)

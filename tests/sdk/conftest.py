@@ -12,17 +12,24 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import setpoint
-from setpoint._sdk.registry import clear_registry
+from setpoint._sdk import state as sdk_state
+from setpoint._sdk.providers import NoOpProvider
+from setpoint._sdk.registry import clear_registry, registered_variables, restore_registry
 
 
 @pytest.fixture(autouse=True)
 def clean_sdk() -> Iterator[None]:
-    """Every test starts unconfigured with no variables defined, and leaves nothing behind."""
-    setpoint.shutdown()
+    """Every test starts unconfigured with no variables defined; afterwards what it configured is shut down and
+    the SDK state and registry of the rest of the suite (e.g. module-level variables) are put back."""
+    saved_variables = registered_variables()
+    saved_state = sdk_state.replace_state(sdk_state.SdkState(NoOpProvider()))
     clear_registry()
-    yield
-    setpoint.shutdown()
-    clear_registry()
+    try:
+        yield
+    finally:
+        setpoint.shutdown()
+        sdk_state.replace_state(saved_state)
+        restore_registry(saved_variables)
 
 
 @pytest.fixture(autouse=True)
