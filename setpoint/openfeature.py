@@ -113,13 +113,19 @@ class SetpointProvider(AbstractProvider):
     """OpenFeature provider evaluating Setpoint variables locally with the Setpoint SDK.
 
     Configure Setpoint itself with `setpoint.configure()` (local config, file or remote server); this provider
-    reads whatever configuration the SDK currently serves.
+    reads whatever configuration the SDK currently serves. ``ready_timeout``: how long `initialize` (called by
+    ``api.set_provider``) waits for the SDK's first configuration, e.g. a remote server's first fetch.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, ready_timeout: float = 10.0) -> None:
         super().__init__()
+        self._ready_timeout = ready_timeout
         self._variables: dict[tuple[str, FlagType], Variable[Any] | None] = {}
         self._lock = threading.Lock()
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        """Wait (up to ``ready_timeout``) until the Setpoint SDK has a configuration to serve."""
+        sdk_state.CURRENT.provider.wait_ready(self._ready_timeout)
 
     def get_metadata(self) -> Metadata:
         """The provider's name: ``setpoint``."""

@@ -72,7 +72,10 @@ def serve_in_thread(app: FastAPI) -> Iterator[str]:
 @contextmanager
 def running_app(tmp_path: Path) -> Iterator[App]:
     """A migrated app on a fresh SQLite file, served over HTTP, with a project."""
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    # A short keep-alive: an SDK's update stream notices a shutdown at the next keep-alive at the latest.
+    settings = Settings(
+        data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", sse_keepalive_seconds=1.0
+    )
     app = mount(create_app(settings))
     ctx: ServiceContext = app.state.setpoint.ctx
     project = make_project(ctx)
