@@ -24,6 +24,27 @@ from setpoint._server.snapshot import Snapshot
 
 router = APIRouter(prefix="/ofrep/v1", tags=["OFREP"])
 
+_CONTEXT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "context": {
+                            "type": "object",
+                            "description": "targetingKey plus attributes",
+                            "properties": {"targetingKey": {"type": "string"}},
+                            "additionalProperties": True,
+                        }
+                    },
+                },
+                "example": {"context": {"targetingKey": "user-123", "plan": "pro"}},
+            }
+        }
+    }
+}
+
 _compiled: dict[int, tuple[Snapshot, CompiledConfig]] = {}
 _compiled_lock = threading.Lock()
 
@@ -65,7 +86,7 @@ def _auth_error(exc: AuthError) -> JSONResponse:
     return JSONResponse({"errorDetails": exc.message}, status_code=exc.status_code, headers=headers)
 
 
-@router.post("/evaluate/flags/{key}", summary="OFREP single flag evaluation")
+@router.post("/evaluate/flags/{key}", summary="OFREP single flag evaluation", openapi_extra=_CONTEXT_BODY)
 async def evaluate_flag(request: Request, key: str) -> Response:
     """Evaluate one variable for ``{"context": {"targetingKey": ..., ...attributes}}``."""
     try:
@@ -86,7 +107,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return any(c.strip().removeprefix("W/") in (etag, "*") for c in header.split(","))
 
 
-@router.post("/evaluate/flags", summary="OFREP bulk evaluation (ETag / If-None-Match)")
+@router.post("/evaluate/flags", summary="OFREP bulk evaluation (ETag / If-None-Match)", openapi_extra=_CONTEXT_BODY)
 async def evaluate_flags(request: Request, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """Evaluate every variable of the project; 304 when ``If-None-Match`` has the answer's ETag."""
     try:

@@ -35,6 +35,31 @@ from setpoint._server.services.segments_wire import doc_from_ld, ld_segment
 router = APIRouter(prefix="/api/v2/segments", tags=["segments (LaunchDarkly-compatible)"])
 
 SEMANTIC_PATCH = "domain-model=launchdarkly.semanticpatch"
+_CREATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "application/json": {
+                "example": {"key": "beta-testers", "name": "Beta Testers", "description": "...", "tags": ["beta"]}
+            }
+        }
+    }
+}
+_PATCH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "application/json; domain-model=launchdarkly.semanticpatch": {
+                "example": {
+                    "environmentKey": "production",
+                    "instructions": [
+                        {"kind": "addRule", "clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}]},
+                        {"kind": "addIncludedTargets", "contextKind": "user", "values": ["user-123"]},
+                    ],
+                }
+            },
+            "application/json": {"example": [{"op": "replace", "path": "/name", "value": "New name"}]},
+        }
+    }
+}
 _CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict"}
 
 
@@ -102,7 +127,7 @@ async def list_segments(
     return await _run(request, project, "read", work)
 
 
-@router.post("/{project}/{environment}", status_code=201, summary="Create a segment")
+@router.post("/{project}/{environment}", status_code=201, summary="Create a segment", openapi_extra=_CREATE_BODY)
 async def create_segment(request: Request, project: str, environment: str) -> Response:
     """Body ``{"key", "name", "description"?, "tags"?}`` (and optionally ``included``, ``excluded``,
     ``includedContexts``, ``excludedContexts``, ``rules``); 201 with the segment, 409 if the key exists."""
@@ -148,7 +173,11 @@ def _json_patch(ctx: ServiceContext, caller: Principal, key: str, body: Any, pro
         raise _LdError(409, f"segment {key!r} was changed by someone else meanwhile; fetch it and retry") from None
 
 
-@router.patch("/{project}/{environment}/{key}", summary="Update a segment (semantic patch or JSON Patch)")
+@router.patch(
+    "/{project}/{environment}/{key}",
+    summary="Update a segment (semantic patch or JSON Patch)",
+    openapi_extra=_PATCH_BODY,
+)
 async def patch_segment(request: Request, project: str, environment: str, key: str) -> Response:
     """``Content-Type: application/json; domain-model=launchdarkly.semanticpatch`` and
     ``{"environmentKey", "instructions": [{"kind": "addRule", ...}, ...]}`` (all instructions or none apply);
