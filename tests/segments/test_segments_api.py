@@ -4,6 +4,7 @@ project isolation, status codes, listings, semantic patch, revisions, history, d
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tests.segments.support import SEMANTIC_PATCH, App, ld_create, ld_patch, ld_url, served_config
@@ -233,3 +234,19 @@ def test_ld_json_patch(app: App, project: Project) -> None:
     ):
         response = app.client.patch(ld_url(project, "jp"), json=bad, headers=auth)
         assert response.status_code == 400 and message in response.json()["message"], (bad, response.text)
+
+
+def test_concurrent_semantic_patches_all_apply(app: App, project: Project) -> None:
+    assert ld_create(app, project, "busy").status_code == 201
+    keys = [f"user-{i}" for i in range(12)]
+
+    def add(key: str) -> int:
+        instruction = {"kind": "addIncludedTargets", "contextKind": "user", "values": [key]}
+        return ld_patch(app, project, "busy", [instruction]).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(add, keys)) == [200] * len(keys)
+    segment = served_config(app, project).segments["busy"]
+    assert sorted(segment.included) == sorted(keys)
+    history = app.client.get("/v1/segments/busy/history/", headers=project.headers()).json()
+    assert len(history) == 1 + len(keys)

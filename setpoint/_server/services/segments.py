@@ -44,6 +44,13 @@ __all__ = [
 ]
 
 
+class _StaleError(ConflictError):
+    """The segment changed between reading it and writing it."""
+
+
+_PATCH_ATTEMPTS = 5
+
+
 class SegmentInvalidError(ServiceError):
     """A segment (or the project config it would produce) is invalid: 400 with a message naming the problem."""
 
@@ -125,7 +132,7 @@ def _write(
         except AlreadyExistsError:
             raise ConflictError(f"segment {segment.key!r} already exists") from None
         except StaleRevisionError:
-            raise ConflictError(
+            raise _StaleError(
                 f"segment {segment.key!r} was changed by someone else at the same time; fetch it and retry"
             ) from None
         _check_config(tx, project_id)
@@ -182,16 +189,26 @@ def replace_segment(
 def patch_segment(
     ctx: ServiceContext, project_id: int, key: str, instructions: Any, actor: str, if_match: int | None = None
 ) -> SegmentView:
-    """Apply semantic-patch instructions (all or nothing); 400 naming the instruction that is wrong."""
-    with ctx.storage.read() as tx:
-        current = _require(tx, project_id, key)
-    _check_if_match(current, if_match)
-    doc = {k: v for k, v in current.data.items() if k != "created_at"}
-    try:
-        segment = apply_instructions({**doc, "key": key}, instructions)
-    except PatchError as exc:
-        raise SegmentInvalidError(str(exc)) from None
-    return _write(ctx, project_id, segment, actor, current=current, event="updated")
+    """Apply semantic-patch instructions (all or nothing); 400 naming the instruction that is wrong.
+
+    Instructions state intent ("add these keys"), so when someone else changed the segment meanwhile they are
+    applied again to the new state (unless ``if_match`` pins the revision: then 412).
+    """
+    for attempt in range(_PATCH_ATTEMPTS):
+        with ctx.storage.read() as tx:
+            current = _require(tx, project_id, key)
+        _check_if_match(current, if_match)
+        doc = {k: v for k, v in current.data.items() if k != "created_at"}
+        try:
+            segment = apply_instructions({**doc, "key": key}, instructions)
+        except PatchError as exc:
+            raise SegmentInvalidError(str(exc)) from None
+        try:
+            return _write(ctx, project_id, segment, actor, current=current, event="updated")
+        except _StaleError:
+            if if_match is not None or attempt == _PATCH_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _referrers(config: VariablesConfig, key: str) -> tuple[list[str], list[str]]:
