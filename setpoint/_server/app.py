@@ -19,7 +19,7 @@ from setpoint._server.middleware import BodySizeLimit
 from setpoint._server.services.errors import ServiceError
 from setpoint._server.settings import Settings
 from setpoint._server.state import ServerState
-from setpoint._server.storage import Storage, open_storage
+from setpoint._server.storage import AlreadyExistsError, StaleRevisionError, Storage, open_storage
 
 
 def _error(
@@ -34,6 +34,10 @@ def _error(
 async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     return _error(exc.status_code, exc.message, exc.errors)
+
+
+async def _storage_conflict(_request: Request, exc: Exception) -> JSONResponse:
+    return _error(409, f"{exc}: someone changed it at the same time; fetch it again and retry")
 
 
 async def _auth_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -95,6 +99,8 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     app.state.setpoint = state
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(AuthError, _auth_error)
+    app.add_exception_handler(StaleRevisionError, _storage_conflict)
+    app.add_exception_handler(AlreadyExistsError, _storage_conflict)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for router in api_routers():
         app.include_router(router)
