@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from setpoint._remote.options import RemoteOptions
-from setpoint.config import LabeledValue, LabelRef, VariableConfig, VariablesConfig, VariableTypeConfig
+from setpoint.config import LabeledValue, LabelRef, Segment, VariableConfig, VariablesConfig, VariableTypeConfig
 from setpoint.exceptions import (
     AuthenticationError,
     ConflictError,
@@ -25,6 +25,7 @@ from setpoint.exceptions import (
 )
 
 __all__ = [
+    "SEGMENTS_PATH",
     "VARIABLES_PATH",
     "VARIABLE_TYPES_PATH",
     "VARIABLE_UPDATES_PATH",
@@ -33,6 +34,7 @@ __all__ = [
     "check",
     "fetch_config_async",
     "fetch_headers",
+    "is_transient",
     "read_fetch",
     "request_headers",
     "unreachable",
@@ -42,6 +44,7 @@ __all__ = [
 VARIABLES_PATH = "/v1/variables/"
 VARIABLE_TYPES_PATH = "/v1/variable-types/"
 VARIABLE_UPDATES_PATH = "/v1/variable-updates/"
+SEGMENTS_PATH = "/v1/segments/"
 
 
 def _user_agent() -> str:
@@ -225,6 +228,21 @@ class RemoteClient:
     def delete_variable(self, name: str) -> None:
         """Delete a variable."""
         check(self._send("DELETE", f"{VARIABLES_PATH}{name}/"), f"deleting {name!r}")
+
+    def create_segment(self, segment: Segment) -> None:
+        """Create a segment (``POST /v1/segments/``)."""
+        body = segment.model_dump(mode="json")
+        check(self._send("POST", SEGMENTS_PATH, json=body), f"creating segment {segment.key!r}")
+
+    def replace_segment(self, segment: Segment) -> None:
+        """Replace a segment (``PUT /v1/segments/{key}/``)."""
+        body = segment.model_dump(mode="json")
+        path = f"{SEGMENTS_PATH}{segment.key}/"
+        check(self._send("PUT", path, json=body), f"updating segment {segment.key!r}")
+
+    def delete_segment(self, key: str) -> None:
+        """Delete a segment."""
+        check(self._send("DELETE", f"{SEGMENTS_PATH}{key}/"), f"deleting segment {key!r}")
 
 
 async def fetch_config_async(options: RemoteOptions, etag: str | None = None) -> Fetched:

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 from pydantic import TypeAdapter, ValidationError
 from rich.markup import escape
 
-from setpoint.config import LabeledValue, VariableConfig, VariablesConfig, VariableTypeConfig
+from setpoint.config import LabeledValue, Segment, VariableConfig, VariablesConfig, VariableTypeConfig
 
 __all__ = [
     "ConfigPlan",
@@ -28,6 +28,7 @@ __all__ = [
     "plan_config",
     "plan_push",
     "plan_types",
+    "segment_order",
 ]
 
 
@@ -276,7 +277,7 @@ def _dump(value: Any) -> Any:
 
 @dataclass
 class ConfigPlan:
-    """What `setpoint.push_config()` would do."""
+    """What `setpoint.push_config()` would do: variables, and the segments they use."""
 
     creates: list[str]
     updates: dict[str, list[str]]
@@ -284,11 +285,21 @@ class ConfigPlan:
     deletes: list[str]
     unchanged: list[str]
     local: VariablesConfig
+    segment_creates: list[str] = field(default_factory=list)
+    segment_updates: list[str] = field(default_factory=list)
+    segment_deletes: list[str] = field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
         """Whether anything would be written."""
-        return bool(self.creates or self.updates or self.deletes)
+        return bool(
+            self.creates
+            or self.updates
+            or self.deletes
+            or self.segment_creates
+            or self.segment_updates
+            or self.segment_deletes
+        )
 
     def to_markup(self) -> str:
         """The diff as Rich markup."""
@@ -315,7 +326,31 @@ class ConfigPlan:
         if self.unchanged:
             lines.append(f"[dim]=== No changes needed ({len(self.unchanged)} variables) ===[/]")
             lines.extend(f"  [dim]  {escape(name)}[/]" for name in self.unchanged)
+        if self.segment_creates or self.segment_updates or self.segment_deletes:
+            lines.append("[bold]=== Segments ===[/]")
+            lines.extend(f"  [green]+ {escape(k)}[/]" for k in self.segment_creates)
+            lines.extend(f"  [yellow]~ {escape(k)}[/]" for k in self.segment_updates)
+            lines.extend(f"  [red]- {escape(k)}[/]" for k in self.segment_deletes)
         return "\n".join(lines)
+
+
+def segment_order(segments: dict[str, Segment], keys: Sequence[str]) -> list[str]:
+    """``keys`` ordered so that a segment comes after the segments it references (among ``segments``)."""
+    ordered: list[str] = []
+    seen: set[str] = set()
+
+    def visit(key: str) -> None:
+        if key in seen or key not in segments:
+            return
+        seen.add(key)
+        for child in sorted(segments[key].referenced_segments()):
+            visit(child)
+        ordered.append(key)
+
+    for key in sorted(keys):
+        visit(key)
+    wanted = set(keys)
+    return [k for k in ordered if k in wanted]
 
 
 def plan_config(local: VariablesConfig, server: VariablesConfig, mode: Literal["merge", "replace"]) -> ConfigPlan:
@@ -334,7 +369,16 @@ def plan_config(local: VariablesConfig, server: VariablesConfig, mode: Literal["
         else:
             unchanged.append(name)
     deletes = sorted(n for n in server.variables if n not in local.variables) if mode == "replace" else []
-    return ConfigPlan(creates, updates, deletes, unchanged, local)
+    plan = ConfigPlan(creates, updates, deletes, unchanged, local)
+    for key, segment in local.segments.items():
+        current = server.segments.get(key)
+        if current is None:
+            plan.segment_creates.append(key)
+        elif _canonical(segment.model_dump(mode="json")) != _canonical(current.model_dump(mode="json")):
+            plan.segment_updates.append(key)
+    if mode == "replace":
+        plan.segment_deletes = sorted(k for k in server.segments if k not in local.segments)
+    return plan
 
 
 # --- pushing types --------------------------------------------------------------------------------------------

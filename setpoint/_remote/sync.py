@@ -15,7 +15,15 @@ from typing import Any, Literal
 from rich.console import Console
 
 from setpoint._remote.client import RemoteClient
-from setpoint._remote.diff import VariableLike, incompatible_values, plan_config, plan_push, plan_types, pushed_config
+from setpoint._remote.diff import (
+    VariableLike,
+    incompatible_values,
+    plan_config,
+    plan_push,
+    plan_types,
+    pushed_config,
+    segment_order,
+)
 from setpoint._remote.options import RemoteOptions
 from setpoint._remote.report import DescriptionDifference, LabelValidationError, ValidationReport
 from setpoint.config import VariablesConfig
@@ -194,22 +202,29 @@ def push_config(
     api_key: str | None = None,
     console: Console | None = None,
 ) -> bool:
-    """Make the server's variables match ``config`` (a `VariablesConfig` or a YAML/JSON file): labels with
-    inline values become versions. ``mode="merge"`` leaves other variables alone; ``"replace"`` deletes the
-    server's variables that ``config`` does not have. Returns True if changes were applied (or, in a dry run,
-    would be)."""
+    """Make the server's variables match ``config`` (a `VariablesConfig` or a YAML/JSON file).
+
+    Labels with inline values become versions; the segments in ``config`` are created or replaced first.
+    ``mode="merge"`` leaves other variables and segments alone; ``"replace"`` deletes the server's ones that
+    ``config`` lacks. Returns True if changes were applied (or, in a dry run, would be).
+    """
     if mode not in ("merge", "replace"):
         raise ValueError(f"mode must be 'merge' or 'replace', not {mode!r}")
     out = _console(console)
     local = config if isinstance(config, VariablesConfig) else VariablesConfig.read(config)
     with RemoteClient(_options(url, api_key)) as client:
-        plan = plan_config(local, client.get_config(), mode)
+        server = client.get_config()
+        plan = plan_config(local, server, mode)
         out.print(plan.to_markup())
-        if local.segments:
-            out.print("[yellow]Note: segments are managed with the segments API; push_config does not push them.[/]")
         if not _gate(out, plan.has_changes, dry_run, yes):
             return dry_run and plan.has_changes
         out.print("Applying changes...")
+        for key in segment_order(local.segments, [*plan.segment_creates, *plan.segment_updates]):
+            if key in plan.segment_creates:
+                client.create_segment(local.segments[key])
+            else:
+                client.replace_segment(local.segments[key])
+            out.print(f"  [green]Saved segment {key}[/]")
         for name in plan.updates:
             client.replace_variable(local.variables[name])
             out.print(f"  [yellow]Updated {name}[/]")
@@ -219,6 +234,9 @@ def push_config(
         for name in plan.deletes:
             client.delete_variable(name)
             out.print(f"  [red]Deleted {name}[/]")
+        for key in reversed(segment_order(server.segments, plan.segment_deletes)):
+            client.delete_segment(key)
+            out.print(f"  [red]Deleted segment {key}[/]")
     out.print("[green]Done: config pushed.[/]")
     return True
 

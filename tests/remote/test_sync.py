@@ -144,3 +144,40 @@ def test_variables_keep_serving_during_push(project: Project) -> None:
         assert flag.get().value is False and flag.get().reason == "code_default"
     finally:
         shutdown(5)
+
+
+def test_push_config_with_segments(project: Project) -> None:
+    data = {
+        "segments": {
+            "staff": {"key": "staff", "name": "Staff", "included": ["alice"]},
+            "beta": {
+                "key": "beta",
+                "name": "Beta",
+                "rules": [{"clauses": [{"attribute": "x", "op": "segmentMatch", "values": ["staff"]}]}],
+            },
+        },
+        "variables": {
+            "banner": {
+                "name": "banner",
+                "labels": {"on": {"version": 1, "serialized_value": "true"}},
+                "overrides": [
+                    {"conditions": [{"kind": "in-segment", "segment": "beta"}], "rollout": {"labels": {"on": 1.0}}}
+                ],
+            }
+        },
+    }
+    config = VariablesConfig.model_validate(data)
+    out = quiet()
+    assert push_config(config, yes=True, console=out, **auth(project)) is True
+    assert "+ staff" in text(out) and "+ beta" in text(out)
+    pulled = pull_config(**auth(project))
+    assert sorted(pulled.segments) == ["beta", "staff"]
+    assert pulled.segments["beta"].referenced_segments() == {"staff"}
+    assert push_config(pulled, yes=True, console=quiet(), **auth(project)) is False  # round trip: no change
+
+    empty = VariablesConfig()
+    out = quiet()
+    assert push_config(empty, mode="replace", yes=True, console=out, **auth(project)) is True
+    assert "Deleted banner" in text(out) and "Deleted segment staff" in text(out)
+    after = pull_config(**auth(project))
+    assert after.variables == {} and after.segments == {}
