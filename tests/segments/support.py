@@ -70,11 +70,13 @@ def serve_in_thread(app: FastAPI) -> Iterator[str]:
 
 
 @contextmanager
-def running_app(tmp_path: Path) -> Iterator[App]:
-    """A migrated app on a fresh SQLite file, served over HTTP, with a project."""
+def running_app(tmp_path: Path, database_url: str | None = None) -> Iterator[App]:
+    """A migrated app on ``database_url`` (default: a fresh SQLite file), served over HTTP, with a project."""
     # A short keep-alive: an SDK's update stream notices a shutdown at the next keep-alive at the latest.
     settings = Settings(
-        data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", sse_keepalive_seconds=1.0
+        data_dir=tmp_path,
+        database_url=database_url or f"sqlite:///{tmp_path / 'db.sqlite'}",
+        sse_keepalive_seconds=1.0,
     )
     app = mount(create_app(settings))
     ctx: ServiceContext = app.state.setpoint.ctx

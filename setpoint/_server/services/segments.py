@@ -9,6 +9,8 @@ them).
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +50,7 @@ class _StaleError(ConflictError):
     """The segment changed between reading it and writing it."""
 
 
-_PATCH_ATTEMPTS = 5
+_PATCH_ATTEMPTS = 8
 
 
 class SegmentInvalidError(ServiceError):
@@ -208,6 +210,7 @@ def patch_segment(
         except _StaleError:
             if if_match is not None or attempt == _PATCH_ATTEMPTS - 1:
                 raise
+            time.sleep(random.uniform(0, 0.005 * 2**attempt))  # jittered backoff: let the other writer finish
     raise AssertionError("unreachable")
 
 
