@@ -621,8 +621,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cases.extend(build())
         except ImportError as exc:
-            hint = " (pip install 'setpoint[bench]')" if label != "setpoint core" else ""
-            notes.append(f"SKIPPED {label}: {exc.name or exc} is not installed{hint}")
+            package = {"launchdarkly": "launchdarkly-server-sdk", "growthbook": "growthbook"}.get(label)
+            hint = f": pip install {package} (or 'setpoint[bench]')" if package else ""
+            notes.append(f"SKIPPED {label}: cannot import {exc.name or exc}{hint}")
             print(notes[-1], flush=True)
 
     add("setpoint core", lambda: setpoint_core_cases(population))
