@@ -7,6 +7,8 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace
+
 from setpoint._sdk import state as sdk_state
 from setpoint._sdk.providers.base import Provider
 from setpoint._sdk.providers.file import FileProvider
@@ -57,6 +59,7 @@ def configure(
     new.start()
     if remote is not None and remote.block_before_first_resolve:
         new.wait_ready(remote.first_fetch_timeout.total_seconds())
+    trace.get_tracer_provider()  # materializes a provider named by OTEL_PYTHON_TRACER_PROVIDER, if any
     resource = sdk_state.resource_attributes() if include_resource_attributes_in_context else None
     state = sdk_state.SdkState(
         new,

@@ -91,7 +91,7 @@ class Resolved(Generic[T_co]):
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"Resolved is immutable (tried to delete {name!r})")
 
-    def with_value(self, value: Any) -> Resolved[Any]:
+    def _with_value(self, value: Any) -> Resolved[Any]:
         """A copy serving ``value`` instead (same reason, label, version, exception)."""
         return Resolved(
             self.name,

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, Tracer, TracerProvider
 
 from setpoint._sdk.resolved import Resolved
 
-__all__ = ["TRACER_CACHE", "global_tracer_provider", "record_span", "tracer_for"]
+__all__ = ["TRACER_CACHE", "record_span", "tracer_for"]
 
 PROVIDER_NAME = "setpoint"
 
 TRACER_CACHE: tuple[object, Tracer | None] = (object(), None)
 """(the tracer provider last seen, its Setpoint tracer or None for a non-recording provider)."""
-
-
-def global_tracer_provider() -> object | None:
-    """The globally installed tracer provider, or None; cheap (reads the global OpenTelemetry writes)."""
-    return getattr(trace, "_TRACER_PROVIDER", None)
 
 
 def tracer_for(provider: object) -> Tracer | None:

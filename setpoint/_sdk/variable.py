@@ -289,7 +289,7 @@ class Variable(Generic[T]):
             if override.function is None:
                 return override.resolved, targeting_key
             value = override.function(targeting_key, merged if merged is not None else _EMPTY)
-            return override.resolved.with_value(value), targeting_key
+            return override.resolved._with_value(value), targeting_key
         compiled = state.provider.compiled
         bound = self._bound
         if bound.compiled is not compiled or bound.state is not state:
@@ -305,7 +305,7 @@ class Variable(Generic[T]):
             found = bound.outcomes.get(id(evaluation))
             resolved = found if found is not None else self._outcome(bound, evaluation)
         if resolved.value is _CALL_DEFAULT:
-            resolved = resolved.with_value(self._call_default(targeting_key, merged))
+            resolved = resolved._with_value(self._call_default(targeting_key, merged))
         return resolved, targeting_key
 
     def _bind(self, state: sdk_state.SdkState, compiled: CompiledConfig | None) -> _Bound:
