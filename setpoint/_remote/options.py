@@ -17,6 +17,7 @@ class RemoteOptions:
     """How to reach a Setpoint server, and how to behave while it cannot be reached.
 
     `url` and `api_key` default to the ``SETPOINT_URL`` and ``SETPOINT_API_KEY`` environment variables.
+    Durations are `timedelta`s (a number is taken as seconds).
     """
 
     url: str | None = None
@@ -34,6 +35,18 @@ class RemoteOptions:
     """Timeout of each HTTP request (and of connecting the SSE stream)."""
     sse_read_timeout: timedelta = timedelta(seconds=90)
     """A stream silent for this long (no event, no keep-alive) is treated as dead and reconnected."""
+
+    def __post_init__(self) -> None:
+        for name in ("polling_interval", "first_fetch_timeout", "request_timeout", "sse_read_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = timedelta(seconds=value)
+                object.__setattr__(self, name, value)
+            if not isinstance(value, timedelta):
+                raise ConfigurationError(f"RemoteOptions.{name} must be a timedelta or seconds, not {value!r}")
+            minimum = timedelta(0) if name == "first_fetch_timeout" else timedelta(milliseconds=100)
+            if value < minimum:
+                raise ConfigurationError(f"RemoteOptions.{name} must be at least {minimum.total_seconds()} s")
 
     def resolved_url(self) -> str:
         """The server URL (argument, else ``SETPOINT_URL``), without a trailing slash."""

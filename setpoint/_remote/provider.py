@@ -105,13 +105,15 @@ class RemoteProvider(Provider):
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's threads do not exist here; make fresh ones (and fresh sockets)."""
+        self._pid = os.getpid()
+        if self._shut_down:
+            return
         ready = self._ready.is_set()
         self._init_threading()
         if ready:
             self._ready.set()
-        self._pid = os.getpid()
         self.sse_connected = False
-        if self._started and not self._shut_down:
+        if self._started:
             self._start_threads()
 
     def start(self) -> None:

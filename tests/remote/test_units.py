@@ -193,3 +193,12 @@ def test_plan_types_names() -> None:
 def test_empty_report_is_valid() -> None:
     report = ValidationReport(variables_checked=0)
     assert report.is_valid and "Validation passed" in str(report)
+
+
+def test_options_durations() -> None:
+    options = RemoteOptions(url="http://x", api_key="k", polling_interval=5, first_fetch_timeout=0)  # type: ignore[arg-type]
+    assert options.polling_interval == timedelta(seconds=5) and options.first_fetch_timeout == timedelta(0)
+    with pytest.raises(ConfigurationError, match="polling_interval"):
+        RemoteOptions(polling_interval=timedelta(0))
+    with pytest.raises(ConfigurationError, match="request_timeout"):
+        RemoteOptions(request_timeout="10")  # type: ignore[arg-type]
