@@ -298,3 +298,16 @@ def test_a_failed_write_rolls_back(storage: Storage) -> None:
         failing_write()
     with storage.read() as tx:
         assert tx.get_variable(project.id, "v") is None
+
+
+def test_migrations_create_exactly_the_declared_schema(storage: Storage) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from setpoint._server.storage.schema import metadata
+    from setpoint._server.storage.sql import SqlStorage
+
+    assert isinstance(storage, SqlStorage)
+    with storage.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
