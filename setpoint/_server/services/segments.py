@@ -10,6 +10,7 @@ them).
 from __future__ import annotations
 
 import random
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,16 @@ class _StaleError(ConflictError):
 
 
 _PATCH_ATTEMPTS = 8
+_patch_locks: dict[tuple[int, str], threading.Lock] = {}
+_patch_locks_guard = threading.Lock()
+
+
+def _patch_lock(project_id: int, key: str) -> threading.Lock:
+    """Serializes patches of one segment inside this process (other processes are handled by retrying)."""
+    with _patch_locks_guard:
+        if len(_patch_locks) > 10_000:
+            _patch_locks.clear()
+        return _patch_locks.setdefault((project_id, key), threading.Lock())
 
 
 class SegmentInvalidError(ServiceError):
@@ -196,6 +207,13 @@ def patch_segment(
     Instructions state intent ("add these keys"), so when someone else changed the segment meanwhile they are
     applied again to the new state (unless ``if_match`` pins the revision: then 412).
     """
+    with _patch_lock(project_id, key):
+        return _patch(ctx, project_id, key, instructions, actor, if_match)
+
+
+def _patch(
+    ctx: ServiceContext, project_id: int, key: str, instructions: Any, actor: str, if_match: int | None
+) -> SegmentView:
     for attempt in range(_PATCH_ATTEMPTS):
         with ctx.storage.read() as tx:
             current = _require(tx, project_id, key)
