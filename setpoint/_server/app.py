@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from setpoint._server import api
@@ -72,6 +73,28 @@ def api_routers() -> list[APIRouter]:
     return routers
 
 
+def _document_bearer_auth(app: FastAPI) -> None:
+    """Declare ``Authorization: bearer <api key>`` in the OpenAPI document (checked in ``api/deps.py``)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["apiKey"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key of one project (`setpoint keys create --project NAME --scopes read,write`)",
+            }
+            for path, operations in schema.get("paths", {}).items():
+                if path.startswith("/v1/") or path.startswith("/api/"):
+                    for operation in operations.values():
+                        operation.setdefault("security", [{"apiKey": []}])
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, storage: Storage | None = None) -> FastAPI:
     """The Setpoint server app. Opens (and, unless told not to, migrates) the database."""
     settings = settings or Settings()
@@ -97,6 +120,7 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
         lifespan=lifespan,
     )
     app.state.setpoint = state
+    _document_bearer_auth(app)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(AuthError, _auth_error)
     app.add_exception_handler(StaleRevisionError, _storage_conflict)

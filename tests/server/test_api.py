@@ -32,7 +32,10 @@ def variable_body(name: str = "agent", **extra: Any) -> dict[str, Any]:
 def test_health_readiness_and_openapi(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{server.url}/readyz").json()["status"] == "ok"
-    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    document = httpx.get(f"{server.url}/openapi.json").json()
+    assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert document["paths"]["/v1/variables/"]["get"]["security"] == [{"apiKey": []}]
+    paths = document["paths"]
     for path in ("/v1/variables/", "/v1/variables/{name}/", "/v1/variable-types/", "/v1/variable-updates/"):
         assert path in paths
 

@@ -75,3 +75,13 @@ def test_fetches_do_no_database_work(in_process_server: tuple[str, SqlStorage, Q
         assert rebuilt > after_write
         assert client.get("/v1/variables/").status_code == 200
         assert counter.count == rebuilt
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'wal.sqlite'}")
+    try:
+        with storage.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0) >= 10_000
+    finally:
+        storage.dispose()
