@@ -52,6 +52,7 @@ if isinstance(_runtime_var, ContextVar):  # the default runtime context: skip tw
     _get_current_context = _runtime_var.get
 _warned_unknown_kinds: set[str] = set()
 _MAX_PARSED = 256
+_MAX_OUTCOMES = 1024
 
 
 class _Override:
@@ -90,7 +91,9 @@ class _Bound:
         self.resource: Mapping[str, Any] = _EMPTY
         """The resource attributes the rules read."""
         self.outcomes: dict[int, Resolved[Any]] = {}
-        """Prebuilt result per `Evaluation` (keyed by identity: the compiled config owns them)."""
+        """Prebuilt result per `Evaluation`, keyed by identity: the core prebuilds every outcome at compile time
+        and the compiled config (held here) keeps them alive, so an id is never reused while cached; a hit is
+        still checked against the entry's evaluation."""
         self.static: Resolved[Any] | None = None
         """The result of every ``get()`` without ``label=`` when it depends on nothing, else None."""
 
@@ -236,7 +239,7 @@ class Variable(Generic[T]):
                 merged = _merge_wanted(bound, state, wanted, attributes)
             evaluation = variable.evaluate(targeting_key, merged, label)
             resolved = bound.outcomes.get(id(evaluation))
-            if resolved is None:
+            if resolved is None or resolved._evaluation is not evaluation:
                 resolved = self._outcome(bound, evaluation)
             return resolved
         except _DefaultFunctionError as failed:
@@ -303,7 +306,8 @@ class Variable(Generic[T]):
         else:
             evaluation = variable.evaluate(targeting_key, merged, label)
             found = bound.outcomes.get(id(evaluation))
-            resolved = found if found is not None else self._outcome(bound, evaluation)
+            hit = found is not None and found._evaluation is evaluation
+            resolved = found if found is not None and hit else self._outcome(bound, evaluation)
         if resolved.value is _CALL_DEFAULT:
             resolved = resolved._with_value(self._call_default(targeting_key, merged))
         return resolved, targeting_key
@@ -357,6 +361,8 @@ class Variable(Generic[T]):
             else:
                 reason: Reason = "validation_error" if isinstance(parsed, ValidationError) else "other_error"
                 resolved = Resolved(self._name, self._default_value(), reason, exception=parsed, evaluation=evaluation)
+        if len(bound.outcomes) >= _MAX_OUTCOMES:  # only if the core ever builds evaluations per call
+            bound.outcomes.clear()
         bound.outcomes[id(evaluation)] = resolved
         return resolved
 
