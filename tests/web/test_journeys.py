@@ -192,6 +192,7 @@ def test_stale_edit_is_refused(browser: Browser, live: LiveServer) -> None:
         bob.get_by_role("button", name="Save targeting").click()
         error = bob.locator("#form-error").inner_text()
         assert "changed by someone else" in error
+        assert bob.get_by_label("production").input_value() == "50"  # what Alice saved, not Bob's refused edit
         bob.get_by_role("link", name="Targeting").click()
         assert bob.get_by_label("production").input_value() == "50"
         # The Values tab refuses a stale new version just the same.

@@ -77,7 +77,9 @@ async def save_targeting(current: Current, name: str) -> Response:
             )
         )
     except ServiceError as exc:
-        return await run_in_threadpool(_targeting_page, current, name, exc.message, _ui_status(exc), draft=draft)
+        # A stale edit shows the current saved state (not the refused draft), so nothing is overwritten blindly.
+        shown = None if exc.status_code == 412 else draft
+        return await run_in_threadpool(_targeting_page, current, name, exc.message, _ui_status(exc), draft=shown)
     return current.redirect(f"/variables/{name}/targeting", "Targeting saved.")
 
 
