@@ -250,3 +250,24 @@ def test_concurrent_semantic_patches_all_apply(app: App, project: Project) -> No
     assert sorted(segment.included) == sorted(keys)
     history = app.client.get("/v1/segments/busy/history/", headers=project.headers()).json()
     assert len(history) == 1 + len(keys)
+
+
+def test_ld_list_filter_and_sort(app: App, project: Project) -> None:
+    ld_create(app, project, "b-seg", name="Beta users", tags=["beta", "ai"])
+    ld_create(app, project, "a-seg", name="Alpha users", tags=["beta"])
+    ld_create(app, project, "c-seg", name="Other", tags=["ai"])
+    auth = {"Authorization": project.rw_key}
+
+    def keys(**params: str) -> list[str]:
+        response = app.client.get(ld_url(project), params=params, headers=auth)
+        assert response.status_code == 200, response.text
+        return [s["key"] for s in response.json()["items"]]
+
+    assert keys(filter="tags:beta") == ["a-seg", "b-seg"]
+    assert keys(filter="tags:beta+ai") == ["b-seg"]
+    assert keys(filter="query:users") == ["a-seg", "b-seg"]
+    assert keys(filter="keys:c-seg+a-seg") == ["a-seg", "c-seg"]
+    assert keys(sort="-key") == ["c-seg", "b-seg", "a-seg"]
+    assert keys(sort="name") == ["a-seg", "b-seg", "c-seg"]
+    bad = app.client.get(ld_url(project), params={"filter": "color:red"}, headers=auth)
+    assert bad.status_code == 400 and "unknown filter field 'color'" in bad.json()["message"]

@@ -30,7 +30,7 @@ from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import PreconditionFailedError, ServiceError
 from setpoint._server.services.segments_jsonpatch import EDITABLE_FIELDS, apply_json_patch, edited_fields
 from setpoint._server.services.segments_patch import PatchError
-from setpoint._server.services.segments_wire import doc_from_ld, ld_segment
+from setpoint._server.services.segments_wire import doc_from_ld, ld_segment, select
 
 router = APIRouter(prefix="/api/v2/segments", tags=["segments (LaunchDarkly-compatible)"])
 
@@ -115,11 +115,13 @@ async def list_segments(
     environment: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    filter_: Annotated[str | None, Query(alias="filter", description="query:<text>, tags:<a+b>, keys:<k1+k2>")] = None,
+    sort: Annotated[str | None, Query(description="key, name, creationDate or lastModifiedDate; - to reverse")] = None,
 ) -> Response:
-    """``{"items": [...], "totalCount": n}``: the project's segments, by key."""
+    """``{"items": [...], "totalCount": n}``: the project's segments (by key unless ``sort``), ``filter``-ed."""
 
     def work(caller: Principal, _body: Any) -> Response:
-        views = service.list_segments(request.app.state.setpoint.ctx, caller.project_id)
+        views = select(service.list_segments(request.app.state.setpoint.ctx, caller.project_id), filter_, sort)
         items = [ld_segment(v, project, environment) for v in views[offset : offset + limit]]
         links = {"self": {"href": f"/api/v2/segments/{project}/{environment}", "type": "application/json"}}
         return _json({"items": items, "totalCount": len(views), "_links": links})

@@ -18,7 +18,7 @@ from setpoint._server.services.segments import SegmentView
 from setpoint._server.services.segments_patch import PatchError, clause_from_wire
 from setpoint.config import SegmentTarget
 
-__all__ = ["CREATE_FIELDS", "doc_from_ld", "ld_segment"]
+__all__ = ["CREATE_FIELDS", "doc_from_ld", "ld_segment", "select"]
 
 CREATE_FIELDS = frozenset(
     {
@@ -139,3 +139,36 @@ def doc_from_ld(body: Any) -> dict[str, Any]:
         "excluded_contexts": _ld_targets(body, "excludedContexts"),
         "rules": _ld_rules(body),
     }
+
+
+_SORTS = {"key", "name", "creationDate", "lastModifiedDate"}
+
+
+def select(views: list[SegmentView], filter_text: str | None, sort: str | None) -> list[SegmentView]:
+    """LaunchDarkly's list ``filter`` (``query:<text>``, ``tags:<a+b>``, ``keys:<k1+k2>``, comma-separated) and
+    ``sort`` (``key``, ``name``, ``creationDate``, ``lastModifiedDate``; ``-`` prefix for descending)."""
+    chosen = list(views)
+    for part in (p.strip() for p in (filter_text or "").split(",") if p.strip()):
+        field, _, value = part.partition(":")
+        wanted = [w for w in value.replace(" ", "+").split("+") if w]
+        if field == "query":
+            text = value.lower()
+            chosen = [v for v in chosen if text in v.segment.key.lower() or text in v.segment.name.lower()]
+        elif field == "tags":
+            chosen = [v for v in chosen if set(wanted) <= set(v.segment.tags)]
+        elif field == "keys":
+            chosen = [v for v in chosen if v.segment.key in wanted]
+        elif field != "unbounded":
+            raise PatchError(f"unknown filter field {field!r}; use query, tags or keys (e.g. filter=tags:beta+ai)")
+    if sort:
+        name = sort.removeprefix("-")
+        if name not in _SORTS:
+            raise PatchError(f"unknown sort {sort!r}; use one of {', '.join(sorted(_SORTS))} (prefix - to reverse)")
+        keys: dict[str, Any] = {
+            "key": lambda v: v.segment.key,
+            "name": lambda v: v.segment.name.lower(),
+            "creationDate": lambda v: v.created_at,
+            "lastModifiedDate": lambda v: v.updated_at,
+        }
+        chosen.sort(key=keys[name], reverse=sort.startswith("-"))
+    return chosen
