@@ -44,7 +44,7 @@ StrictOption = Annotated[
 
 
 def _console() -> Console:
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _fail(message: str) -> typer.Exit:

@@ -258,12 +258,18 @@ def field_changes(local: VariableConfig, server: VariableConfig) -> list[str]:
         elif old_label is not None and new_label is not None and _label_key(old_label) != _label_key(new_label):
             lines.append(f"    [red]- label {escape(label)}: {escape(_label_summary(old_label))}[/]")
             lines.append(f"    [green]+ label {escape(label)}: {escape(_label_summary(new_label))}[/]")
-    for name in ("rollout", "overrides"):
-        old_dump = _canonical(_dump(getattr(server, name)))
-        new_dump = _canonical(_dump(getattr(local, name)))
-        if old_dump != new_dump:
-            lines.append(f"    [red]- {name}: {escape(_short(old_dump, 160))}[/]")
-            lines.append(f"    [green]+ {name}: {escape(_short(new_dump, 160))}[/]")
+    if _canonical(server.rollout.labels) != _canonical(local.rollout.labels):
+        lines.append(f"    [red]- rollout: {escape(_short(server.rollout.labels))}[/]")
+        lines.append(f"    [green]+ rollout: {escape(_short(local.rollout.labels))}[/]")
+    old_overrides = [_canonical(_dump(o)) for o in server.overrides]
+    new_overrides = [_canonical(_dump(o)) for o in local.overrides]
+    if old_overrides != new_overrides:
+        lines.extend(f"    [red]- override #{i + 1}: {escape(_short(o, 160))}[/]" for i, o in enumerate(old_overrides))
+        lines.extend(
+            f"    [green]+ override #{i + 1}: {escape(_short(o, 160))}[/]" for i, o in enumerate(new_overrides)
+        )
+        if not new_overrides:
+            lines.append("    [green]+ overrides: none[/]")
     return lines
 
 

@@ -61,7 +61,7 @@ def _registered() -> list[VariableLike]:
 
 
 def _console(console: Console | None) -> Console:
-    return console if console is not None else Console(highlight=False)
+    return console if console is not None else Console(highlight=False, soft_wrap=True)
 
 
 def _confirm(console: Console) -> bool:
