@@ -152,8 +152,7 @@ class PushPlan:
             for c in updates:
                 lines.append(f"  [yellow]~ {escape(c.name)}[/]")
                 old = c.server.json_schema if c.server is not None else None
-                lines.append(f"    [red]- json_schema: {escape(_short(old))}[/]")
-                lines.append(f"    [green]+ json_schema: {escape(_short(c.local_schema))}[/]")
+                lines.extend(schema_changes(old, c.local_schema))
                 lines.extend(_incompatible_lines(c.incompatible, "would no longer validate"))
         if unchanged:
             lines.append(f"[dim]=== No changes needed ({len(unchanged)} variables) ===[/]")
@@ -172,6 +171,33 @@ class PushPlan:
                 lines.append(f"    Local:  {escape(c.description or '(none)')}")
                 lines.append(f"    Server: {escape(server or '(none)')}")
         return "\n".join(lines)
+
+
+def schema_changes(old: Any, new: Any) -> list[str]:
+    """Markup lines saying how a JSON schema changed: property by property when both describe objects."""
+    if not (isinstance(old, dict) and isinstance(new, dict) and "properties" in old and "properties" in new):
+        return [
+            f"    [red]- json_schema: {escape(_short(old, 200))}[/]",
+            f"    [green]+ json_schema: {escape(_short(new, 200))}[/]",
+        ]
+    lines: list[str] = []
+    old_props, new_props = old["properties"], new["properties"]
+    for prop in [*old_props, *(p for p in new_props if p not in old_props)]:
+        before, after = old_props.get(prop), new_props.get(prop)
+        if before is None:
+            lines.append(f"    [green]+ property {escape(prop)}: {escape(_short(after))}[/]")
+        elif after is None:
+            lines.append(f"    [red]- property {escape(prop)}: {escape(_short(before))}[/]")
+        elif _canonical(before) != _canonical(after):
+            lines.append(
+                f"    [yellow]~ property {escape(prop)}: {escape(_short(before))} -> {escape(_short(after))}[/]"
+            )
+    for key in sorted((old.keys() | new.keys()) - {"properties", "title", "description"}):
+        if _canonical(old.get(key)) != _canonical(new.get(key)):
+            lines.append(
+                f"    [yellow]~ {escape(key)}: {escape(_short(old.get(key)))} -> {escape(_short(new.get(key)))}[/]"
+            )
+    return lines or ["    [yellow]~ json_schema (titles or descriptions only)[/]"]
 
 
 def _incompatible_lines(items: Sequence[Incompatibility], what: str) -> list[str]:
