@@ -45,7 +45,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _CALL_DEFAULT: Any = object()  # placeholder value of an outcome whose code default is a function
 # Reading baggage through the context directly avoids `baggage.get_all()`'s ~0.4 µs MappingProxyType wrap.
-_BAGGAGE_KEY: str | None = getattr(otel_baggage, "_BAGGAGE_KEY", None)
+_BAGGAGE_KEY: str = getattr(otel_baggage, "_BAGGAGE_KEY", "")
+_BAGGAGE_FALLBACK = not _BAGGAGE_KEY  # a future opentelemetry-api without the private key: use get_all()
 _get_current_context: Callable[[], otel_context.Context] = otel_context.get_current
 _runtime_var = getattr(getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
 if isinstance(_runtime_var, ContextVar):  # the default runtime context: skip two Python-level calls
@@ -231,11 +232,13 @@ class Variable(Generic[T]):
                 if targeting_key is None and not variable.is_static:
                     targeting_key = _trace_targeting_key()
             wanted = bound.wanted
+            merged = attributes
             if wanted is None:
                 merged = _merge_attributes(state, attributes)
-            elif not wanted:
-                merged = attributes
-            else:
+            elif wanted and (
+                bound.resource
+                or (state.include_baggage and (_BAGGAGE_FALLBACK or _get_current_context().get(_BAGGAGE_KEY)))
+            ):
                 merged = _merge_wanted(bound, state, wanted, attributes)
             evaluation = variable.evaluate(targeting_key, merged, label)
             resolved = bound.outcomes.get(id(evaluation))
@@ -460,7 +463,7 @@ def _merge_attributes(state: sdk_state.SdkState, attributes: Mapping[str, Any] |
         # the fallback covers a future opentelemetry-api without the private key
         found = cast(
             "Mapping[str, Any] | None",
-            _get_current_context().get(_BAGGAGE_KEY) if _BAGGAGE_KEY is not None else otel_baggage.get_all(),
+            otel_baggage.get_all() if _BAGGAGE_FALLBACK else _get_current_context().get(_BAGGAGE_KEY),
         )
         if found:
             merged = {**base, **found}
@@ -483,7 +486,7 @@ def _merge_wanted(
     if state.include_baggage:
         found = cast(
             "Mapping[str, Any] | None",
-            _get_current_context().get(_BAGGAGE_KEY) if _BAGGAGE_KEY is not None else otel_baggage.get_all(),
+            otel_baggage.get_all() if _BAGGAGE_FALLBACK else _get_current_context().get(_BAGGAGE_KEY),
         )
         if found:
             picked = {key: value for key, value in found.items() if key in wanted}
