@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -110,6 +111,7 @@ class Stub:
         self.body = json.dumps(GOOD).encode()
         self.headers: dict[str, str] = {}
         self.requests = 0
+        self.delay = 0.0
 
     def serve(self, data: Any = None, *, raw: bytes | None = None, status: int = 200) -> None:
         self.status = status
@@ -128,6 +130,7 @@ def stub() -> Iterator[tuple[Stub, str]]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            time.sleep(state.delay)
             self.send_response(state.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(state.body)))
@@ -195,3 +198,31 @@ def test_half_invalid_response_updates_the_valid_variables(stub: tuple[Stub, str
     cached = load_cache(cache)
     assert cached is not None and sorted(cached.variables) == ["a", "b"]
     provider.shutdown(5)
+
+
+@pytest.mark.parametrize("block", [True, False])
+def test_first_fetch_wait_is_bounded(stub: tuple[Stub, str], block: bool) -> None:
+    from setpoint._sdk.configure import configure, shutdown
+    from setpoint._sdk.registry import clear_registry
+    from setpoint._sdk.variable import var
+
+    state, url = stub
+    state.delay = 1.5
+    clear_registry()
+    a = var("a", type=int, default=-1)
+    options = RemoteOptions(
+        url=url, api_key="k", sse=False, block_before_first_resolve=block, first_fetch_timeout=timedelta(seconds=0.3)
+    )
+    started = time.monotonic()
+    configure(remote=options, instrument=False)
+    try:
+        waited = time.monotonic() - started
+        assert (0.25 < waited < 1.2) if block else (waited < 0.25)
+        assert a.get().value == -1 and a.get().reason == "code_default"  # defaults until the first answer
+        deadline = time.monotonic() + 5
+        while a.get().value != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert a.get().value == 1
+    finally:
+        shutdown(5)
+        clear_registry()
