@@ -95,6 +95,13 @@ def _document_bearer_auth(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _install_web_ui(app: FastAPI) -> None:
+    """Add the server-rendered web UI (``setpoint._server.web``), which shares the port with the API."""
+    from setpoint._server.web import install
+
+    install(app)
+
+
 def create_app(settings: Settings | None = None, storage: Storage | None = None) -> FastAPI:
     """The Setpoint server app. Opens (and, unless told not to, migrates) the database."""
     settings = settings or Settings()
@@ -128,5 +135,6 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for router in api_routers():
         app.include_router(router)
+    _install_web_ui(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
