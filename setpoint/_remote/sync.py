@@ -54,6 +54,16 @@ def _configured_options() -> RemoteOptions | None:
     return provider.options if isinstance(provider, RemoteProvider) else None
 
 
+def _refresh_current() -> None:
+    """Read-after-write: a remote provider in this process fetches the change now (SSE would, a bit later)."""
+    from setpoint._remote.provider import RemoteProvider
+    from setpoint._sdk import state
+
+    provider = state.CURRENT.provider
+    if isinstance(provider, RemoteProvider):
+        provider.refresh(force=True)
+
+
 def _registered() -> list[VariableLike]:
     from setpoint._sdk.registry import registered_variables
 
@@ -129,6 +139,7 @@ def push(
             elif change.kind == "update_schema":
                 client.replace_variable(pushed_config(change))
                 out.print(f"  [yellow]Updated the schema of {change.name}[/]")
+    _refresh_current()
     out.print("[green]Done: variables pushed.[/]")
     return True
 
@@ -237,6 +248,7 @@ def push_config(
         for key in reversed(segment_order(server.segments, plan.segment_deletes)):
             client.delete_segment(key)
             out.print(f"  [red]Deleted segment {key}[/]")
+    _refresh_current()
     out.print("[green]Done: config pushed.[/]")
     return True
 

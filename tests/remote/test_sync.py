@@ -71,6 +71,16 @@ def test_push_uses_the_configured_remote_options(project: Project) -> None:
         report = validate()
         assert isinstance(report, ValidationReport)
         assert not report.has_errors and report.variables_checked == 1
+        config = pull_config()
+        current = config.variables["settings"]
+        served = current.model_copy(
+            update={
+                "labels": {"prod": LabeledValue(version=1, serialized_value='{"depth": 9}')},
+                "rollout": Rollout(labels={"prod": 1.0}),
+            }
+        )
+        assert push_config(VariablesConfig(variables={"settings": served}), yes=True, console=quiet())
+        assert settings.get().value == Settings(depth=9)  # read-after-write without SSE (sse=False here)
     finally:
         shutdown(5)
 
