@@ -6,8 +6,11 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from logfire.variables import VariablesConfig as LogfireConfig
 
+from setpoint._core.evaluator import compile_config
 from setpoint._server.services.logfire_compat import MAX_EXPANDED_OVERRIDES, to_logfire
 from setpoint.config import VariablesConfig
 
@@ -148,3 +151,54 @@ def test_expansion_is_bounded() -> None:
     )
     assert MAX_EXPANDED_OVERRIDES < 81
     assert overrides == [] and "more than" in warnings[0]
+
+
+_TEXT = st.text(alphabet="ab.-+*^$\\ \n", max_size=4)
+_VALUES = st.one_of(_TEXT, st.integers(-2, 2), st.booleans(), st.none())
+
+
+@st.composite
+def _condition(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(
+        st.sampled_from(
+            [
+                "value-equals",
+                "value-does-not-equal",
+                "value-is-in",
+                "value-is-not-in",
+                "key-is-present",
+                "key-is-not-present",
+                "value-matches-regex",
+                "value-does-not-match-regex",
+                "value-starts-with",
+                "value-ends-with",
+                "value-contains",
+            ]
+        )
+    )
+    condition: dict[str, Any] = {"kind": kind, "attribute": "a"}
+    if kind in ("value-equals", "value-does-not-equal"):
+        condition["value"] = draw(_TEXT)  # strings: Logfire and Setpoint agree on string equality
+    elif kind in ("value-is-in", "value-is-not-in"):
+        condition["values"] = draw(st.lists(_TEXT, max_size=3))
+    elif kind in ("value-matches-regex", "value-does-not-match-regex"):
+        condition["pattern"] = draw(st.sampled_from(["^a", "b$", "a.b", "\\.", ""]))
+    elif kind.startswith("value-"):
+        condition["values"] = draw(st.lists(_TEXT, min_size=1, max_size=3))
+    if draw(st.booleans()):
+        condition["negate"] = True
+    return condition
+
+
+@settings(max_examples=300, deadline=None)
+@given(conditions=st.lists(_condition(), min_size=1, max_size=3), attributes=st.dictionaries(st.just("a"), _VALUES))
+def test_rewritten_overrides_match_exactly_when_setpoint_s_do(
+    conditions: list[dict[str, Any]], attributes: dict[str, Any]
+) -> None:
+    """The Logfire SDK evaluating the rewritten config picks what Setpoint's evaluator picks."""
+    data = _config(conditions)
+    setpoint_label = compile_config(VariablesConfig.model_validate(data)).evaluate("v", "key", attributes).label
+    rewritten, warnings = to_logfire(data)
+    assert warnings == []
+    logfire_label = LogfireConfig.model_validate(rewritten).variables["v"].resolve_value("key", attributes)[1]
+    assert logfire_label == setpoint_label
