@@ -216,3 +216,28 @@ def test_logfire_clients_only_get_json_they_can_validate(
         assert tiered.get(attributes={"country": "FR", "email": "a@example.com"}).value == "on"
         assert tiered.get(attributes={"country": "FR", "region": "eu-west"}).value == "on"
         assert tiered.get(attributes={"country": "FR", "age": 70}).value == "code default"
+
+
+def test_pushing_a_changed_type_updates_the_schema_and_keeps_labels(server: ServerProcess, project: Project) -> None:
+    name = _name("evolving")
+
+    class V1(BaseModel):
+        model: str = "small"
+
+    class V2(BaseModel):
+        model: str = "small"
+        retries: int = 3
+
+    with logfire_against(server.url, project.rw_key) as lf:
+        assert lf.variables_push([lf.var(name=name, type=V1, default=V1())], yes=True)
+        with server.client(project) as client:
+            label = {"target_type": "version", "serialized_value": '{"model": "large"}'}
+            client.put(f"/v1/variables/{name}/labels/prod/", json=label).raise_for_status()
+            before = client.get(f"/v1/variables/{name}/").json()
+    with logfire_against(server.url, project.rw_key) as lf:
+        assert lf.variables_push([lf.var(name=name, type=V2, default=V2())], yes=True)
+        with server.client(project) as client:
+            after = client.get(f"/v1/variables/{name}/").json()
+    assert after["json_schema"] == V2.model_json_schema() != before["json_schema"]
+    assert after["labels"] == before["labels"] == {"prod": {"version": 1, "serialized_value": '{"model": "large"}'}}
+    assert after["latest_version"]["version"] == 1  # no version was created by the schema update
