@@ -270,7 +270,10 @@ class RemoteProvider(Provider):
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             self._force.clear()
-            self.refresh(force=True)
+            try:
+                self.refresh(force=True)
+            except Exception:  # a bug must not stop the updates: log it, keep serving, poll again
+                logger.exception("refreshing variables from %s failed unexpectedly", self.url)
             self._wake.wait(_jittered(self._interval))
             self._wake.clear()
 
