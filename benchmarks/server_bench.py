@@ -323,8 +323,8 @@ def report(fetch: list[FetchRow], sse: list[SSERow], args: argparse.Namespace, s
         f"`python benchmarks/server_bench.py{' --quick' if args.quick else ''}` on {started} UTC. Machine: {where}.",
         "One `setpoint serve` process (one uvicorn worker); the load client runs on the same machine "
         f"({args.connections} keep-alive connections; per row the median of {args.rounds} interleaved rounds, "
-        f"{args.seconds:g} s in all). A project of 20 variables. req/s on this shared 2-CPU machine is a lower "
-        "bound: the server process was not CPU-bound (cProfile: ~45% of its time idle in the event loop).",
+        f"{args.seconds:g} s in all). A project of 20 variables. The client shares the 2 CPUs with the server, "
+        "so req/s is a lower bound of the server's capacity.",
         "",
         "### Config fetch (`GET /v1/variables/`)",
         "",
