@@ -17,7 +17,9 @@ cycle over 10,000 targeting keys; a quarter of them have ``plan == "enterprise"`
 
 Method: inputs are built before timing; the statement under test is compiled into the loop body; p50/p99
 come from per-call ``perf_counter_ns`` samples minus the median cost of an empty loop body; calls/s from a
-separate loop without per-call timers; GC off while timing; the median over ``--rounds`` rounds is reported.
+separate loop without per-call timers; GC off while timing. Rounds are interleaved across rows; reported are
+the best p50 and calls/s over ``--rounds`` rounds (the least disturbed by other load, as ``timeit`` advises)
+and the median p99.
 One-off costs are reported too: parsing and validating the config (``VariablesConfig.model_validate_json``),
 compiling it (``compile_config``), and its JSON size.
 """
@@ -149,28 +151,24 @@ def overhead_ns(inputs: Inputs, calls: int) -> float:
     return statistics.median(out)
 
 
-def measure(
-    stmt: str, target: Any, inputs: Inputs, calls: int, rounds: int, overhead: float
-) -> tuple[float, float, float]:
-    """(calls/s, p50 µs, p99 µs), medians over ``rounds``."""
+def measure_once(stmt: str, target: Any, inputs: Inputs, calls: int, overhead: float) -> tuple[float, float, float]:
+    """One round: (calls/s, p50 µs, p99 µs)."""
     timed, untimed = _loops(stmt)
     untimed(inputs, min(calls, len(inputs) * 2), target)  # warm up every key
-    rates, p50s, p99s = [], [], []
-    for _ in range(rounds):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            untimed(inputs, calls, target)
-            rates.append(calls / (time.perf_counter() - start))
-            out: list[int] = []
-            timed(inputs, calls, time.perf_counter_ns, out, target)
-        finally:
-            gc.enable()
-        out.sort()
-        p50s.append(max(out[len(out) // 2] - overhead, 0) / 1000)
-        p99s.append(max(out[int(len(out) * 0.99)] - overhead, 0) / 1000)
-    return statistics.median(rates), statistics.median(p50s), statistics.median(p99s)
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        untimed(inputs, calls, target)
+        rate = calls / (time.perf_counter() - start)
+        out: list[int] = []
+        timed(inputs, calls, time.perf_counter_ns, out, target)
+    finally:
+        gc.enable()
+    out.sort()
+    p50 = max(out[len(out) // 2] - overhead, 0) / 1000
+    p99 = max(out[int(len(out) * 0.99)] - overhead, 0) / 1000
+    return rate, p50, p99
 
 
 def served(get: Callable[[str, dict[str, Any]], str], inputs: Inputs) -> str:
@@ -207,8 +205,19 @@ def one_off_costs() -> list[str]:
     return ["| config | JSON size | parse + validate | compile |", "|---|---:|---:|---:|", *lines]
 
 
+@dataclass
+class _Spec:
+    variable: str
+    config: str
+    system: str
+    stmt: str
+    target: Any
+    served: str
+
+
 def run(calls: int, rounds: int) -> tuple[list[Row], float]:
-    """Measure every row."""
+    """Measure every row; rounds are interleaved (round 1 of every row, then round 2, ...) so that a burst of
+    load on the machine hits every row alike."""
     import setpoint
     from setpoint._core.evaluator import compile_config
     from setpoint.config import VariablesConfig
@@ -219,22 +228,29 @@ def run(calls: int, rounds: int) -> tuple[list[Row], float]:
         "bench_plain": setpoint.var("bench_plain", type=str, default="code-default"),
         "bench_segment": setpoint.var("bench_segment", type=str, default="code-default"),
     }
-    rows: list[Row] = []
-    for config_name, with_segment in (("without", False), ("with", True)):
-        config = VariablesConfig.model_validate(config_data(with_segment))
+    configs = {name: VariablesConfig.model_validate(config_data(name == "with")) for name in ("without", "with")}
+    specs: list[_Spec] = []
+    for config_name, config in configs.items():
         compiled = compile_config(config)
         setpoint.configure(config=config)
-        for name in ("bench_plain", "bench_segment") if with_segment else ("bench_plain",):
-            variable = variables[name]
+        for name in ("bench_plain", "bench_segment") if config_name == "with" else ("bench_plain",):
             core = compiled.get(name)
             assert core is not None
-            check = served(_getter(variable), inputs)
-            sdk = measure("target.get(k, a).value", variable, inputs, calls, rounds, overhead)
-            rows.append(Row(name, config_name, "setpoint sdk", sdk[0], sdk[1], sdk[2], check))
-            bare = measure("target.evaluate(k, a)", core, inputs, calls, rounds, overhead)
-            rows.append(Row(name, config_name, "setpoint core", bare[0], bare[1], bare[2], check))
-            print(f"  {name:<14} {config_name:<8} sdk p50 {sdk[1]:.2f} µs, core p50 {bare[1]:.2f} µs  ({check})")
+            check = served(_getter(variables[name]), inputs)
+            specs.append(_Spec(name, config_name, "setpoint sdk", "target.get(k, a).value", variables[name], check))
+            specs.append(_Spec(name, config_name, "setpoint core", "target.evaluate(k, a)", core, check))
+    samples: dict[int, list[tuple[float, float, float]]] = {i: [] for i in range(len(specs))}
+    for _ in range(rounds):
+        for index, spec in enumerate(specs):
+            setpoint.configure(config=configs[spec.config])
+            samples[index].append(measure_once(spec.stmt, spec.target, inputs, calls, overhead))
     setpoint.shutdown()
+    rows = []
+    for index, spec in enumerate(specs):
+        rates, p50s, p99s = zip(*samples[index], strict=True)
+        row = Row(spec.variable, spec.config, spec.system, max(rates), min(p50s), statistics.median(p99s), spec.served)
+        print(f"  {row.variable:<14} {row.config:<8} {row.system:<14} p50 {row.p50_us:.2f} µs  ({row.served})")
+        rows.append(row)
     return rows, overhead
 
 
@@ -273,14 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20k calls, 1 round: a smoke run, noisy numbers")
     parser.add_argument("--calls", type=int, default=None, help="calls per timed loop (default 200,000)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds per row; medians are reported (default 3)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per row (default 5)")
     parser.add_argument(
         "--record", nargs="?", const=str(REPO_ROOT / "BENCHMARKS.md"), default=None, metavar="PATH",
         help="write the results into this script's section of BENCHMARKS.md (default path: the repo's)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     calls = args.calls or (20_000 if args.quick else 200_000)
-    rounds = args.rounds or (1 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 5)
     load = os.getloadavg()[0]
     rows, overhead = run(calls, rounds)
     costs = one_off_costs()
@@ -290,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         body = [
             f"Measured {when} with `python benchmarks/segments.py`" + (" --quick" if args.quick else "")
-            + f" ({calls:,} calls per timed loop, median of {rounds} round(s), {N_KEYS:,} targeting keys, "
+            + f" ({calls:,} calls per timed loop, {rounds} interleaved round(s): best p50 and calls/s, median p99; "
+            f"{N_KEYS:,} targeting keys, "
             f"segment of {SEGMENT_SIZE:,} included keys).",
             "",
             f"- Machine: {os.cpu_count()} CPUs, {platform.machine()}; Python {platform.python_version()}; "
@@ -308,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             "does not change its resolve time. `bench_segment` tests membership in the 100,000 keys (a frozenset",
             "built once at compile time: O(1) per call); half the calls are members (`member`), half are not",
             "(`control`). SDK rows are `setpoint.var(...).get(key, attributes).value` with no tracer provider;",
-            "core rows are the bare `CompiledVariable.evaluate(key, attributes)`.",
+            "core rows are the bare `CompiledVariable.evaluate(key, attributes)`. On a shared machine calls/s",
+            "(one loop timed as a whole) is noisier than the per-call percentiles; compare p50 first.",
         ]  # fmt: skip
         record(Path(args.record), "\n".join(body) + "\n")
         print(f"recorded in {args.record}")
