@@ -97,9 +97,9 @@ class PostgresListener:
         self._thread = threading.Thread(target=self._run, name="setpoint-pg-listener", daemon=True)
 
     def start(self) -> None:
-        """Start listening; returns once the first LISTEN is in place (or after 10 s)."""
+        """Start listening; returns once the first LISTEN is in place (or after 3 s: it keeps retrying)."""
         self._thread.start()
-        self.ready.wait(10)
+        self.ready.wait(3)
 
     def stop(self) -> None:
         """Stop listening and wait for the thread."""
@@ -146,8 +146,12 @@ class AuditWatcher:
 
     def start(self) -> None:
         """Start polling from the current newest entry."""
-        with self._storage.read() as tx:
-            self._last = tx.last_audit_id()
+        try:
+            with self._storage.read() as tx:
+                self._last = tx.last_audit_id()
+        except Exception as exc:  # e.g. not migrated yet: /readyz reports it, the server still answers
+            log.warning("cannot read the audit history yet (%s); watching from the start", exc)
+            self._last = 0
         self._thread.start()
 
     def stop(self) -> None:
@@ -156,13 +160,17 @@ class AuditWatcher:
         self._thread.join(5)
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self._interval):
             try:
                 with self._storage.read() as tx:
                     entries = tx.audit_since(self._last)
-            except Exception:
-                log.exception("could not poll the audit history")
+            except Exception as exc:
+                if not failing:
+                    log.warning("could not poll the audit history (%s); retrying every %.1fs", exc, self._interval)
+                failing = True
                 continue
+            failing = False
             for entry in entries:
                 self._last = entry.id
                 try:

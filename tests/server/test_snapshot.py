@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,9 @@ class QueryCounter:
             self.count += 1
 
 
-@pytest.fixture
-def in_process_server(tmp_path: Path) -> Iterator[tuple[str, SqlStorage, QueryCounter]]:
-    storage = open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    app = create_app(Settings(data_dir=tmp_path), storage)
-    counter = QueryCounter(storage.engine)
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a thread of this process; yields its URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -47,10 +46,21 @@ def in_process_server(tmp_path: Path) -> Iterator[tuple[str, SqlStorage, QueryCo
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", storage, counter
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture
+def in_process_server(tmp_path: Path) -> Iterator[tuple[str, SqlStorage, QueryCounter]]:
+    storage = open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    app = create_app(Settings(data_dir=tmp_path), storage)
+    counter = QueryCounter(storage.engine)
+    try:
+        with serve_in_thread(app) as url:
+            yield url, storage, counter
+    finally:
         storage.dispose()
 
 
@@ -85,3 +95,16 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
             assert int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0) >= 10_000
     finally:
         storage.dispose()
+
+
+def test_readyz_says_when_the_schema_is_not_migrated(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    settings.migrate_on_start = False
+    storage = open_storage(f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    try:
+        with serve_in_thread(create_app(settings, storage)) as url:
+            assert httpx.get(f"{url}/healthz").status_code == 200
+            response = httpx.get(f"{url}/readyz")
+    finally:
+        storage.dispose()
+    assert response.status_code == 503 and "setpoint migrate" in response.json()["detail"]
