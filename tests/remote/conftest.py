@@ -7,7 +7,25 @@ from pathlib import Path
 
 import pytest
 
+from setpoint._sdk import state as sdk_state
+from setpoint._sdk.configure import shutdown
+from setpoint._sdk.providers import NoOpProvider
+from setpoint._sdk.registry import clear_registry, registered_variables, restore_registry
 from tests.remote.support import Project, ServerProc
+
+
+@pytest.fixture(autouse=True)
+def isolated_sdk() -> Iterator[None]:
+    """Each test starts unconfigured with no variables; afterwards the suite's SDK state and registry are back."""
+    saved_variables = registered_variables()
+    saved_state = sdk_state.replace_state(sdk_state.SdkState(NoOpProvider()))
+    clear_registry()
+    try:
+        yield
+    finally:
+        shutdown(5)
+        sdk_state.replace_state(saved_state)
+        restore_registry(saved_variables)
 
 
 @pytest.fixture(scope="module")

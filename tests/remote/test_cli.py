@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +41,6 @@ APP = textwrap.dedent(
 APP_V2 = APP.replace("temperature: float = 0.5", "temperature: float = 0.5\n    max_tokens: int").replace(
     'AgentConfig(instructions="Be nice.")', 'AgentConfig(instructions="Be nice.", max_tokens=100)'
 )
-
-
-@pytest.fixture(autouse=True)
-def fresh_registry() -> Iterator[None]:
-    clear_registry()
-    yield
-    clear_registry()
 
 
 @pytest.fixture

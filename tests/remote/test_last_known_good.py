@@ -203,12 +203,10 @@ def test_half_invalid_response_updates_the_valid_variables(stub: tuple[Stub, str
 @pytest.mark.parametrize("block", [True, False])
 def test_first_fetch_wait_is_bounded(stub: tuple[Stub, str], block: bool) -> None:
     from setpoint._sdk.configure import configure, shutdown
-    from setpoint._sdk.registry import clear_registry
     from setpoint._sdk.variable import var
 
     state, url = stub
     state.delay = 1.5
-    clear_registry()
     a = var("a", type=int, default=-1)
     options = RemoteOptions(
         url=url, api_key="k", sse=False, block_before_first_resolve=block, first_fetch_timeout=timedelta(seconds=0.3)
@@ -225,4 +223,3 @@ def test_first_fetch_wait_is_bounded(stub: tuple[Stub, str], block: bool) -> Non
         assert a.get().value == 1
     finally:
         shutdown(5)
-        clear_registry()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +15,6 @@ from setpoint._remote.options import RemoteOptions
 from setpoint._remote.report import ValidationReport
 from setpoint._remote.sync import pull_config, push, push_config, push_types, validate
 from setpoint._sdk.configure import configure, shutdown
-from setpoint._sdk.registry import clear_registry
 from setpoint._sdk.variable import Variable, var
 from setpoint.config import LabeledValue, Rollout, VariableConfig, VariablesConfig
 from setpoint.exceptions import AuthenticationError, VariableValueError
@@ -36,13 +34,6 @@ class SettingsV2(BaseModel):
     depth: int
     mode: str = "fast"
     budget: float
-
-
-@pytest.fixture(autouse=True)
-def fresh_registry() -> Iterator[None]:
-    clear_registry()
-    yield
-    clear_registry()
 
 
 def quiet() -> Console:
