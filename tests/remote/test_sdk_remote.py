@@ -179,3 +179,38 @@ def test_provider_after_fork_hook_restarts_threads(project: Project) -> None:
     finally:
         provider.shutdown(5)
     assert json.dumps(provider.debug_state())
+
+
+def test_concurrent_refreshes_and_reads_from_threads(configured: Project) -> None:
+    import threading
+
+    name = unique("counter")
+    configured.put_variable(name, 0, create=True)
+    counter = var(name, type=int, default=-1)
+    counter.refresh_sync(force=True)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def worker(i: int) -> None:
+        try:
+            while not stop.is_set():
+                if i % 2:
+                    counter.refresh_sync(force=True)
+                else:
+                    assert counter.get().value >= 0
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    try:
+        for value in range(1, 6):
+            configured.put_variable(name, value)
+    finally:
+        time.sleep(0.3)
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert errors == []
+    assert wait_until(lambda: counter.get().value == 5, 5)
