@@ -284,7 +284,6 @@ class RemoteProvider(Provider):
 
     def _sse_loop(self) -> None:
         backoff = Backoff()
-        had_connected = False
         headers = request_headers(self._api_key)
         while not self._stop.is_set():
             opened_at = time.monotonic()
@@ -294,9 +293,10 @@ class RemoteProvider(Provider):
                         if self._stop.is_set():
                             break
                         if event == "open":
-                            if had_connected:  # changes may have happened while we were away
-                                self._request_refresh()
-                            had_connected = True
+                            # Changes made before the subscription existed send no event: fetch once now (a
+                            # 304 when nothing changed). Covers reconnects, the first connection racing the
+                            # first fetch, and a forked child's first stream.
+                            self._request_refresh()
                         elif event == "healthy":
                             backoff.reset()
                         else:
