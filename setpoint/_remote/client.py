@@ -213,7 +213,13 @@ class RemoteClient:
 
     def upsert_type(self, config: VariableTypeConfig) -> None:
         """Create or replace a variable type (``POST /v1/variable-types/`` is an upsert by name)."""
-        body = config.model_dump(mode="json", exclude_none=True)
+        body: dict[str, Any] = {
+            "name": config.name,
+            "json_schema": config.json_schema,
+            "description": config.description,
+        }
+        if config.source_hint is not None:
+            body["source_hint"] = config.source_hint
         check(self._send("POST", VARIABLE_TYPES_PATH, json=body), f"pushing type {config.name!r}")
 
     def create_variable(self, config: VariableConfig) -> None:
