@@ -202,3 +202,43 @@ def test_options_durations() -> None:
         RemoteOptions(polling_interval=timedelta(0))
     with pytest.raises(ConfigurationError, match="request_timeout"):
         RemoteOptions(request_timeout="10")  # type: ignore[arg-type]
+
+
+def test_request_bodies_match_the_logfire_sdk() -> None:
+    """For what both understand, our write bodies are the Logfire SDK's, key for key."""
+    from logfire.variables.config import VariablesConfig as LogfireConfig
+    from logfire.variables.remote import LogfireRemoteVariableProvider
+
+    data = {
+        "variables": {
+            "agent": {
+                "name": "agent",
+                "description": "d",
+                "labels": {
+                    "a": {"version": 2, "serialized_value": '{"x": 1}'},
+                    "b": {"ref": "a"},
+                    "c": {"ref": "latest"},
+                    "d": {"ref": "code_default"},
+                },
+                "rollout": {"labels": {"a": 0.25, "b": 0.5}},
+                "overrides": [
+                    {
+                        "conditions": [
+                            {"kind": "value-equals", "attribute": "plan", "value": "enterprise"},
+                            {"kind": "value-is-in", "attribute": "country", "values": ["US", "UK"]},
+                            {"kind": "value-matches-regex", "attribute": "email", "pattern": "@acme\\\\.com$"},
+                            {"kind": "key-is-present", "attribute": "beta"},
+                        ],
+                        "rollout": {"labels": {"c": 1.0}},
+                    }
+                ],
+                "json_schema": {"type": "object"},
+                "aliases": ["old_agent"],
+                "example": '{"x": 0}',
+            }
+        }
+    }
+    logfire_provider = object.__new__(LogfireRemoteVariableProvider)
+    theirs = logfire_provider._config_to_api_body(LogfireConfig.model_validate(data).variables["agent"])
+    ours = variable_body(VariablesConfig.model_validate(data).variables["agent"])
+    assert ours == theirs
