@@ -275,3 +275,28 @@ def test_cross_variable_references_are_checked(server: ServerProcess, project: P
         assert unknown.status_code == 422 and "unknown segment" in unknown.json()["detail"]
         # aliases resolve for SDKs: the served config still validates
         assert client.get("/v1/variables/").json()["variables"]["new_name"]["aliases"] == ["old_name"]
+
+
+def test_concurrent_edits_with_if_match_never_lose_an_update(server: ServerProcess, project: Project) -> None:
+    """10 editors read the same revision and write at once: one wins, the others get 412, none is lost silently."""
+    with server.client(project) as client:
+        client.post("/v1/variables/", json=variable_body()).raise_for_status()
+        etag = client.get("/v1/variables/agent/").headers["etag"]
+    statuses: dict[int, int] = {}
+    barrier = threading.Barrier(10)
+
+    def edit(i: int) -> None:
+        with server.client(project) as client:
+            barrier.wait()
+            body = variable_body(description=f"editor {i}")
+            statuses[i] = client.put("/v1/variables/agent/", json=body, headers={"If-Match": etag}).status_code
+
+    threads = [threading.Thread(target=edit, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [i for i, status in statuses.items() if status == 200]
+    assert len(winners) == 1 and sorted(statuses.values()) == [200] + [412] * 9
+    with server.client(project) as client:
+        assert client.get("/v1/variables/agent/").json()["description"] == f"editor {winners[0]}"
