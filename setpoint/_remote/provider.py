@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import random
+import socket
 import threading
 import time
 import weakref
@@ -137,10 +138,7 @@ class RemoteProvider(Provider):
         self._shut_down = True
         self._stop.set()
         self._wake.set()
-        response = self._sse_response
-        if response is not None:
-            with contextlib.suppress(Exception):  # the listener thread may be closing it at the same time
-                response.close()
+        self._interrupt_sse()
         deadline = None if timeout is None else time.monotonic() + timeout
         for thread in (self._poller, self._sse_thread):
             if thread is not None and thread is not threading.current_thread():
@@ -316,7 +314,18 @@ class RemoteProvider(Provider):
         self._sse_response = response
         self.sse_connected = True
         if self._stop.is_set():
-            response.close()
+            self._interrupt_sse()
+
+    def _interrupt_sse(self) -> None:
+        """Unblock the listener thread's read now (closing the response from another thread does not)."""
+        response = self._sse_response
+        if response is None:
+            return
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _sse_timeout(self) -> httpx.Timeout:
         connect = self.options.request_timeout.total_seconds()

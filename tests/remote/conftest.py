@@ -48,7 +48,7 @@ def project(server: ServerProc) -> Project:
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[ServerProc]:
     """A server for one test (which may kill and restart it)."""
-    proc = ServerProc(tmp_path / "server-data")
+    proc = ServerProc(tmp_path / "server-data", keepalive=2.0)
     proc.data_dir.mkdir()
     proc.start()
     try:

@@ -52,7 +52,8 @@ class ServerProc:
 
     data_dir: Path
     port: int = field(default_factory=free_port)
-    keepalive: float = 2.0
+    keepalive: float = 30.0
+    """Long, as in production: nothing may depend on a keep-alive arriving (e.g. a prompt shutdown)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property

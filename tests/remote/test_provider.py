@@ -166,6 +166,6 @@ def test_shutdown_is_prompt_and_idempotent(project: Project) -> None:
     started = time.monotonic()
     provider.shutdown(5)
     provider.shutdown(5)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 1  # the blocked stream read is interrupted, not waited for
     assert provider._poller is not None and not provider._poller.is_alive()
     assert provider._sse_thread is not None and not provider._sse_thread.is_alive()

@@ -162,8 +162,7 @@ def test_provider_after_fork_hook_restarts_threads(project: Project) -> None:
         old_poller, old_sse, old_lock = provider._poller, provider._sse_thread, provider._fetch_lock
         provider._stop.set()  # stand-in for "the parent's threads do not exist in the child"
         provider._wake.set()
-        if provider._sse_response is not None:
-            provider._sse_response.close()
+        provider._interrupt_sse()
         assert old_poller is not None and old_sse is not None
         old_poller.join(5)
         old_sse.join(5)
