@@ -12,6 +12,8 @@ percentage or segment, with every resolution visible in OpenTelemetry::
 """
 
 from setpoint._remote.options import RemoteOptions
+from setpoint._remote.report import ValidationReport
+from setpoint._remote.sync import pull_config, push, push_config, push_types, validate
 from setpoint._sdk.baggage_processor import BaggageSpanProcessor
 from setpoint._sdk.configure import build_config, configure, shutdown
 from setpoint._sdk.providers import FileProvider, LocalProvider, NoOpProvider, Provider
@@ -47,11 +49,17 @@ __all__ = [
     "ServerResponseError",
     "ServerUnreachableError",
     "SetpointError",
+    "ValidationReport",
     "Variable",
     "VariableValueError",
     "build_config",
     "configure",
+    "pull_config",
+    "push",
+    "push_config",
+    "push_types",
     "shutdown",
     "targeting_context",
+    "validate",
     "var",
 ]

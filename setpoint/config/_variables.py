@@ -114,6 +114,8 @@ class VariableConfig(BaseModel):
     """Other names that resolve to this variable (for renames)."""
     example: str | None = None
     """A JSON-serialized example value from code, used as a template when creating versions."""
+    template_inputs_schema: dict[str, Any] | None = None
+    """JSON schema of the inputs of a templated value (kept for Logfire SDK compatibility)."""
 
     @model_validator(mode="after")
     def _check_references(self) -> VariableConfig:

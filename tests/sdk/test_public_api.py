@@ -23,5 +23,17 @@ def test_user_api_names_are_exported() -> None:
         "var",
         "ConfigurationError",
         "SetpointError",
+        "ValidationReport",
+        "push",
+        "push_types",
+        "validate",
+        "push_config",
+        "pull_config",
     ):
         assert name in setpoint.__all__
+
+
+def test_the_public_surface_is_exactly_the_documented_one() -> None:
+    public = {name for name in vars(setpoint) if not name.startswith("_")}
+    modules = {"config", "exceptions", "openfeature"}  # public submodules, imported on demand
+    assert public - modules - {"annotations"} == set(setpoint.__all__)
