@@ -7,6 +7,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from setpoint.config import Segment
 from tests.segments.support import SEMANTIC_PATCH, App, ld_create, ld_patch, ld_url, served_config
 from tests.server.support import Project
 
@@ -182,6 +183,8 @@ def test_native_crud_revisions_history_and_snapshot(app: App, project: Project) 
     assert app.client.post("/v1/segments/", json=doc, headers=h).status_code == 409
     assert app.client.get("/v1/variables/", headers=h).headers["etag"] != etag_before
     assert served_config(app, project).segments["pro"].rules[0].clauses[0].values == ["pro"]
+    served = app.client.get("/v1/variables/", headers=h).json()["segments"]["pro"]
+    assert set(served) == set(Segment.model_fields)  # bookkeeping (created_at) is not served
 
     stale = app.client.put("/v1/segments/pro/", json={**doc, "name": "P"}, headers={**h, "If-Match": '"7"'})
     assert stale.status_code == 412

@@ -6,6 +6,7 @@ from typing import Any
 
 from setpoint._server.storage import ReadTx
 from setpoint._server.storage.records import Label, ProjectState, Segment, Variable, Version
+from setpoint.config import Segment as SegmentModel
 
 
 def label_wire(label: Label, latest: Version | None, pinned: Version | None) -> dict[str, Any]:
@@ -58,9 +59,12 @@ def read_variable_wire(tx: ReadTx, variable: Variable) -> dict[str, Any]:
     return variable_wire(variable, labels, tx.latest_version(variable.id), pinned)
 
 
+_SEGMENT_FIELDS = frozenset(SegmentModel.model_fields)
+
+
 def segment_wire(segment: Segment) -> dict[str, Any]:
-    """A stored segment's JSON, with its key filled in."""
-    return {**segment.data, "key": segment.key}
+    """A stored segment's JSON, with its key filled in (bookkeeping such as ``created_at`` is not served)."""
+    return {**{k: v for k, v in segment.data.items() if k in _SEGMENT_FIELDS}, "key": segment.key}
 
 
 def project_wire(state: ProjectState) -> dict[str, Any]:
