@@ -44,6 +44,7 @@ def test_rename_keeps_versions_labels_and_targeting(api: httpx.Client) -> None:
     add_version(api, {"instructions": "one"}, label="production", description="first")
     add_version(api, {"instructions": "two"}, label="canary")
     api.put("/v1/variables/agent_config/targeting/", json={"rollout": {"labels": {"production": 0.9, "canary": 0.1}}})
+    before_versions = api.get("/v1/variables/agent_config/versions/").json()
     response = api.post("/v1/variables/agent_config/rename/", json={"new_name": "support_agent"})
     assert response.status_code == 200, response.text
     renamed = response.json()
@@ -54,6 +55,9 @@ def test_rename_keeps_versions_labels_and_targeting(api: httpx.Client) -> None:
     versions = api.get("/v1/variables/support_agent/versions/").json()
     assert [v["version"] for v in versions] == [2, 1]
     assert versions[1]["description"] == "first"
+    assert [v["created_at"] for v in versions] == [v["created_at"] for v in before_versions]
+    moves = api.get("/v1/variables/support_agent/history/").json()["label_moves"]
+    assert {m["label"] for m in moves} == {"production", "canary"}
     assert api.get("/v1/variables/agent_config/").status_code == 404
     served = api.get("/v1/variables/").json()["variables"]
     assert set(served) == {"support_agent"}

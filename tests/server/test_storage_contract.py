@@ -129,6 +129,29 @@ def test_stale_revision_is_refused(storage: Storage) -> None:
         assert stored is not None and stored.fields.description == "new"
 
 
+def test_rename_keeps_versions_labels_and_history(storage: Storage) -> None:
+    project = _project(storage)
+    with storage.write() as tx:
+        variable = tx.insert_variable(project.id, "old", VariableFields())
+        taken = tx.insert_variable(project.id, "taken", VariableFields())
+        version = tx.create_version(variable.id, "1", "alice")
+        tx.set_label(variable.id, "prod", LabelTarget("version", version=1), "alice")
+    with storage.write() as tx:
+        renamed = tx.rename_variable(variable, "new", VariableFields(aliases=["old"]))
+    assert (renamed.id, renamed.name, renamed.revision) == (variable.id, "new", variable.revision + 1)
+    with storage.read() as tx:
+        assert tx.get_variable(project.id, "old") is None
+        stored = tx.get_variable(project.id, "new")
+        assert stored is not None and stored.fields.aliases == ["old"]
+        assert tx.list_versions(stored.id) == [version]
+        assert [lb.name for lb in tx.list_labels(stored.id)] == ["prod"]
+        assert [m.moved_by for m in tx.label_history(stored.id)] == ["alice"]
+    with pytest.raises(StaleRevisionError), storage.write() as tx:
+        tx.rename_variable(variable, "newer", VariableFields())
+    with pytest.raises(AlreadyExistsError), storage.write() as tx:
+        tx.rename_variable(renamed, taken.name, VariableFields())
+
+
 def test_labels_move_with_history(storage: Storage) -> None:
     project = _project(storage)
     with storage.write() as tx:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 from setpoint._server.services import audit
@@ -11,13 +12,13 @@ from setpoint._server.services import variables as var_service
 from setpoint._server.services.catalog import schema_for_kind
 from setpoint._server.services.changes import Change
 from setpoint._server.services.context import ServiceContext
-from setpoint._server.services.editing import VERSION_NOTE, check_revision, require
-from setpoint._server.services.errors import ConflictError, InvalidError
+from setpoint._server.services.editing import VERSION_NOTE, check_revision, require, stale_message
+from setpoint._server.services.errors import ConflictError, InvalidError, PreconditionFailedError
 from setpoint._server.services.models import VariableIn
 from setpoint._server.services.validation import check_json_schema, check_project
 from setpoint._server.services.variables import VariableView
 from setpoint._server.services.wire import read_variable_wire
-from setpoint._server.storage import AlreadyExistsError
+from setpoint._server.storage import AlreadyExistsError, StaleRevisionError
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -80,7 +81,8 @@ def rename_variable(
     keep_alias: bool = True,
     if_match: int | None = None,
 ) -> VariableView:
-    """Rename a variable, keeping its versions (with authors), labels, targeting and version descriptions.
+    """Rename a variable in place, keeping its versions, labels and their history, targeting and version
+    descriptions.
 
     With ``keep_alias`` the old name stays an alias, so code still calling ``setpoint.var(name=old)`` keeps
     resolving it.
@@ -94,23 +96,17 @@ def rename_variable(
         if tx.get_variable(project_id, new_name) is not None:
             raise ConflictError(f"a variable called {new_name!r} already exists; choose another name")
         before = read_variable_wire(tx, current)
-        versions = tx.list_versions(current.id)
-        labels = tx.list_labels(current.id)
         notes = tx.list_audit(project_id, entity_type=VERSION_NOTE, entity_name=name, limit=1000)
-        aliases = [a for a in current.fields.aliases or [] if a != new_name]
+        aliases = {a for a in current.fields.aliases or [] if a != new_name}
         if keep_alias:
-            aliases.append(name)
-        fields_data = {k: getattr(current.fields, k) for k in type(current.fields).__dataclass_fields__}
-        fields_data["aliases"] = sorted(set(aliases)) or None
-        tx.delete_variable(current)
+            aliases.add(name)
+        fields = replace(current.fields, aliases=sorted(aliases) or None)
         try:
-            renamed = tx.insert_variable(project_id, new_name, type(current.fields)(**fields_data))
+            renamed = tx.rename_variable(current, new_name, fields)
         except AlreadyExistsError:
             raise ConflictError(f"a variable called {new_name!r} already exists; choose another name") from None
-        for version in versions:
-            tx.create_version(renamed.id, version.serialized_value, version.created_by)
-        for label in labels:
-            tx.set_label(renamed.id, label.name, label.target, actor)
+        except StaleRevisionError:
+            raise PreconditionFailedError(stale_message(name, current.revision + 1, current.revision)) from None
         for note in reversed(notes):
             if note.at >= current.created_at:
                 tx.add_audit(project_id, note.actor, note.action, VERSION_NOTE, new_name, None, note.after)

@@ -181,6 +181,11 @@ class WriteTx(ReadTx):
         """Bump the revision (after a version or label change); stale-checked like ``update_variable``."""
 
     @abstractmethod
+    def rename_variable(self, variable: Variable, new_name: str, fields: VariableFields) -> Variable:
+        """Rename a variable in place (its versions, labels and label history stay) and replace its fields;
+        :class:`AlreadyExistsError` when the name is taken, :class:`StaleRevisionError` if its revision moved."""
+
+    @abstractmethod
     def delete_variable(self, variable: Variable) -> None:
         """Delete a variable with its versions, labels and label history."""
 

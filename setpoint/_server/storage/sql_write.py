@@ -116,6 +116,22 @@ class SqlWriteTx(SqlReadTx, WriteTx):
     def touch_variable(self, variable: Variable) -> Variable:
         return self._bump(variable, {})
 
+    def rename_variable(self, variable: Variable, new_name: str, fields: VariableFields) -> Variable:
+        try:
+            with self.conn.begin_nested():
+                bumped = self._bump(variable, {"name": new_name, **_fields_values(fields)})
+        except sa.exc.IntegrityError as exc:
+            raise AlreadyExistsError(f"variable {new_name!r} already exists") from exc
+        return Variable(
+            id=bumped.id,
+            project_id=bumped.project_id,
+            name=new_name,
+            fields=fields,
+            revision=bumped.revision,
+            created_at=bumped.created_at,
+            updated_at=bumped.updated_at,
+        )
+
     def delete_variable(self, variable: Variable) -> None:
         for table in (t.variable_versions, t.labels, t.label_history):
             self.conn.execute(sa.delete(table).where(table.c.variable_id == variable.id))
