@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -82,7 +83,7 @@ def seed(ctx: ServiceContext, project_id: int) -> None:
     for value, description, label in values:
         editing.create_version(ctx, project_id, name, json.dumps(value), actor, description=description, label=label)
     editing.set_label(ctx, project_id, name, "premium", LabelTarget("label", target_label="canary"), actor)
-    rules = [
+    rules: list[dict[str, Any]] = [
         {"conditions": [{"kind": "value-equals", "attribute": "plan", "value": "enterprise"}],
          "rollout": {"labels": {"premium": 1.0}}},
         {"conditions": [{"kind": "value-is-in", "attribute": "region", "values": ["eu", "uk"]},

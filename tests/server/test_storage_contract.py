@@ -134,8 +134,9 @@ def test_rename_keeps_versions_labels_and_history(storage: Storage) -> None:
     with storage.write() as tx:
         variable = tx.insert_variable(project.id, "old", VariableFields())
         taken = tx.insert_variable(project.id, "taken", VariableFields())
-        version = tx.create_version(variable.id, "1", "alice")
+        version = tx.create_version(variable.id, "1", "alice", "first cut")
         tx.set_label(variable.id, "prod", LabelTarget("version", version=1), "alice")
+    assert version.description == "first cut"
     with storage.write() as tx:
         renamed = tx.rename_variable(variable, "new", VariableFields(aliases=["old"]))
     assert (renamed.id, renamed.name, renamed.revision) == (variable.id, "new", variable.revision + 1)

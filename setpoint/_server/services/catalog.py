@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from setpoint._server.services.context import ServiceContext
-from setpoint._server.services.editing import VERSION_NOTE
 from setpoint._server.services.errors import InvalidError, NotFoundError
 from setpoint._server.services.validation import check_value
 from setpoint._server.services.variables import effective_schema
@@ -125,15 +124,6 @@ def get_record(ctx: ServiceContext, project_id: int, name: str) -> Variable:
     return variable
 
 
-def _version_notes(tx: ReadTx, project_id: int, variable: Variable) -> dict[int, str]:
-    notes: dict[int, str] = {}
-    entries = tx.list_audit(project_id, entity_type=VERSION_NOTE, entity_name=variable.name, limit=1000)
-    for entry in reversed(entries):  # oldest first, so a later note wins
-        if entry.at >= variable.created_at and isinstance(entry.after, dict):
-            notes[int(entry.after.get("version", 0))] = str(entry.after.get("description") or "")
-    return notes
-
-
 def reached_versions(labels: list[Label], latest: int | None) -> dict[str, int | None]:
     """The version each label finally reaches (following refs); None for the code default."""
     by_name = {lb.name: lb for lb in labels}
@@ -166,7 +156,6 @@ def list_version_info(ctx: ServiceContext, project_id: int, name: str) -> list[V
             raise NotFoundError(f"variable {name!r} does not exist in this project")
         versions = tx.list_versions(variable.id)
         labels = tx.list_labels(variable.id)
-        notes = _version_notes(tx, project_id, variable)
     reached = reached_versions(labels, versions[-1].version if versions else None)
     return [
         VersionInfo(
@@ -174,7 +163,7 @@ def list_version_info(ctx: ServiceContext, project_id: int, name: str) -> list[V
             serialized_value=v.serialized_value,
             created_by=v.created_by,
             created_at=v.created_at,
-            description=notes.get(v.version),
+            description=v.description,
             labels=[label for label, number in reached.items() if number == v.version],
         )
         for v in reversed(versions)

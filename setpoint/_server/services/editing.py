@@ -23,9 +23,6 @@ from setpoint._server.storage import StaleRevisionError, WriteTx
 from setpoint._server.storage.records import LabelTarget, Variable, VariableFields, Version
 from setpoint.config import RESERVED_LABELS, VariableConfig
 
-VERSION_NOTE = "version_note"
-"""Audit ``entity_type`` of the entry that keeps a version's description (``after``: version, description)."""
-
 Mutation = Callable[[WriteTx, Variable], Variable]
 
 
@@ -79,12 +76,6 @@ def apply_change(
     return VariableView(after, variable.revision)
 
 
-def _note(tx: WriteTx, project_id: int, actor: str, name: str, version: int, description: str | None) -> None:
-    if description:
-        after = {"version": version, "description": description}
-        tx.add_audit(project_id, actor, "describe", VERSION_NOTE, name, None, after)
-
-
 def _new_version(
     tx: WriteTx,
     project_id: int,
@@ -96,8 +87,7 @@ def _new_version(
 ) -> Version:
     schema = effective_schema(tx, project_id, variable.fields.json_schema, variable.fields.type_name)
     check_value(value, schema, f"new version of {variable.name!r}")
-    version = tx.create_version(variable.id, value, actor)
-    _note(tx, project_id, actor, variable.name, version.version, description)
+    version = tx.create_version(variable.id, value, actor, description or None)
     if label:
         check_label_name(label)
         tx.set_label(variable.id, label, LabelTarget("version", version=version.version), actor)

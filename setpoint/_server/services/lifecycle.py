@@ -12,7 +12,7 @@ from setpoint._server.services import variables as var_service
 from setpoint._server.services.catalog import schema_for_kind
 from setpoint._server.services.changes import Change
 from setpoint._server.services.context import ServiceContext
-from setpoint._server.services.editing import VERSION_NOTE, check_revision, require, stale_message
+from setpoint._server.services.editing import check_revision, require, stale_message
 from setpoint._server.services.errors import ConflictError, InvalidError, PreconditionFailedError
 from setpoint._server.services.models import VariableIn
 from setpoint._server.services.validation import check_json_schema, check_project
@@ -96,7 +96,6 @@ def rename_variable(
         if tx.get_variable(project_id, new_name) is not None:
             raise ConflictError(f"a variable called {new_name!r} already exists; choose another name")
         before = read_variable_wire(tx, current)
-        notes = tx.list_audit(project_id, entity_type=VERSION_NOTE, entity_name=name, limit=1000)
         aliases = {a for a in current.fields.aliases or [] if a != new_name}
         if keep_alias:
             aliases.add(name)
@@ -107,9 +106,6 @@ def rename_variable(
             raise ConflictError(f"a variable called {new_name!r} already exists; choose another name") from None
         except StaleRevisionError:
             raise PreconditionFailedError(stale_message(name, current.revision + 1, current.revision)) from None
-        for note in reversed(notes):
-            if note.at >= current.created_at:
-                tx.add_audit(project_id, note.actor, note.action, VERSION_NOTE, new_name, None, note.after)
         after = read_variable_wire(tx, renamed)
         check_project(tx, project_id)
         audit.record(tx, project_id, actor, "rename", "variable", name, before, after)

@@ -190,8 +190,11 @@ class WriteTx(ReadTx):
         """Delete a variable with its versions, labels and label history."""
 
     @abstractmethod
-    def create_version(self, variable_id: int, serialized_value: str, created_by: str) -> Version:
-        """Store the next version (max + 1). Call :meth:`lock_variable` first in the same transaction."""
+    def create_version(
+        self, variable_id: int, serialized_value: str, created_by: str, description: str | None = None
+    ) -> Version:
+        """Store the next version (max + 1), with an optional ``description`` of what changed. Call
+        :meth:`lock_variable` first in the same transaction."""
 
     @abstractmethod
     def set_label(self, variable_id: int, name: str, target: LabelTarget, moved_by: str) -> Label:

@@ -55,6 +55,8 @@ class Version:
     serialized_value: str
     created_by: str
     created_at: datetime
+    description: str | None = None
+    """What changed and why, as its author wrote it (optional)."""
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ variable_versions = sa.Table(
     sa.Column("serialized_value", sa.Text, nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),
     _ts("created_at"),
+    sa.Column("description", sa.Text, nullable=True),
     sa.UniqueConstraint("variable_id", "version", name="uq_variable_versions_variable_version"),
 )
 

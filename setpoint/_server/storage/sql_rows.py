@@ -75,6 +75,7 @@ def _version(row: Row[Any]) -> Version:
         serialized_value=row.serialized_value,
         created_by=row.created_by,
         created_at=_utc(row.created_at),
+        description=row._mapping.get("description"),
     )
 
 

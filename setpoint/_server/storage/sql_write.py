@@ -137,7 +137,9 @@ class SqlWriteTx(SqlReadTx, WriteTx):
             self.conn.execute(sa.delete(table).where(table.c.variable_id == variable.id))
         self.conn.execute(sa.delete(t.variables).where(t.variables.c.id == variable.id))
 
-    def create_version(self, variable_id: int, serialized_value: str, created_by: str) -> Version:
+    def create_version(
+        self, variable_id: int, serialized_value: str, created_by: str, description: str | None = None
+    ) -> Version:
         if self.dialect == "postgresql":
             # Re-entrant within a transaction: a no-op when the caller already locked the row.
             self.conn.execute(_LOCK_VARIABLE_ID, {"vid": variable_id})
@@ -151,6 +153,7 @@ class SqlWriteTx(SqlReadTx, WriteTx):
                 serialized_value=serialized_value,
                 created_by=created_by,
                 created_at=now,
+                description=description,
             )
         )
         return Version(
@@ -159,6 +162,7 @@ class SqlWriteTx(SqlReadTx, WriteTx):
             serialized_value=serialized_value,
             created_by=created_by,
             created_at=now,
+            description=description,
         )
 
     def _record_move(self, variable_id: int, name: str, target: LabelTarget | None, moved_by: str) -> None:

@@ -1,0 +1,26 @@
+"""version descriptions
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-21 16:10:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("variable_versions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("description", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("variable_versions", schema=None) as batch_op:
+        batch_op.drop_column("description")
