@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 import setpoint
-from setpoint._sdk.registry import clear_registry
+from setpoint._sdk.registry import registered_variables, restore_registry
 from setpoint._server.services import keys
 from setpoint.config import CONDITION_KINDS, VariablesConfig
 from tests.manage.live import LiveServer
@@ -121,7 +121,7 @@ def test_main_journey(page: Page, live: LiveServer) -> None:
     assert page.locator("[data-rules] [data-rule]").count() == 1
 
     # The simulator agrees with the SDK for many users, with and without the rule's attribute.
-    clear_registry()
+    saved = registered_variables()
     agent = setpoint.var(name, type=AgentConfig, default=AgentConfig(instructions="code default"))
     setpoint.configure(config=_sdk_config(live), instrument=False)
     try:
@@ -147,7 +147,7 @@ def test_main_journey(page: Page, live: LiveServer) -> None:
         assert "production" in seen
     finally:
         setpoint.shutdown()
-        clear_registry()
+        restore_registry(saved)
 
     # Restore the first version from the History tab.
     page.goto(f"{live.url}/p/default/variables/{name}/history")
