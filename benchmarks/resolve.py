@@ -459,7 +459,7 @@ def measure(case: Case, calls: int, rounds: int, overhead_ns: int) -> Result:
 
 def check(case: Case, population: list[tuple[str, dict[str, str]]]) -> dict[str, float]:
     """Resolve every key once, untimed; fail loudly if the system does not do what the workload says."""
-    served = Counter()
+    served: Counter[str] = Counter()
     for (k, a), (_, attrs) in zip(case.inputs, population, strict=True):
         value = case.serve(k, a)
         served[value] += 1

@@ -68,8 +68,8 @@ def test_same_key_same_label_across_processes_with_different_hash_seeds() -> Non
 @settings(max_examples=25, deadline=None)
 @given(weights=st.lists(st.floats(min_value=0.05, max_value=1.0), min_size=1, max_size=4).filter(lambda w: sum(w) <= 1))
 def test_label_frequencies_match_weights(weights: list[float]) -> None:
-    labels = {f"l{i}": w for i, w in enumerate(weights)}
-    compiled = compile_config(_rollout_config("freq", labels))
+    labels: dict[str | None, float] = {f"l{i}": w for i, w in enumerate(weights)}
+    compiled = compile_config(_rollout_config("freq", {str(k): w for k, w in labels.items()}))
     n = 4000
     counts: dict[str | None, int] = {}
     for i in range(n):

@@ -78,7 +78,7 @@ def test_serialized_config_is_accepted_by_the_logfire_sdk() -> None:
 
     config = VariablesConfig.model_validate(DESIGN_EXAMPLE)
     parsed = LogfireVariablesConfig.model_validate_json(config.to_json())
-    assert parsed.variables["support_agent_config"].labels["standard"].version == 1  # type: ignore[union-attr]
+    assert parsed.variables["support_agent_config"].labels["standard"].version == 1
 
 
 def test_negate_is_serialized_only_when_true() -> None:

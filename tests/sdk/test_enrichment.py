@@ -123,7 +123,12 @@ def test_functions_see_all_merged_attributes(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging,region=eu")
     setpoint.configure(config=VariablesConfig())
     seen: list[Mapping[str, Any]] = []
-    echo = setpoint.var("echo", type=str, default=lambda key, attributes: seen.append(dict(attributes)) or "x")
+
+    def default(key: str | None, attributes: Mapping[str, Any]) -> str:
+        seen.append(dict(attributes))
+        return "x"
+
+    echo = setpoint.var("echo", type=str, default=default)
     with _Baggage(region="us", plan="pro"):
         echo.get(attributes={"plan": "enterprise"})
     assert seen[0]["deployment.environment"] == "staging"

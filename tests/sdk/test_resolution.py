@@ -390,7 +390,7 @@ def test_resolved_is_immutable_and_shared_for_static_variables() -> None:
     first = s.get()
     assert first is s.get()
     with pytest.raises(AttributeError):
-        first.value = "changed"  # type: ignore[misc]
+        first.value = "changed"
 
 
 # --- definition errors ----------------------------------------------------------------------------------------------

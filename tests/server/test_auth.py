@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from tests.server.support import Project, ServerProcess, make_project
 
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True, scope="module")
 
-BODY = {"name": "secret_flag", "description": None, "rollout": {"labels": {}}, "overrides": []}
+BODY: dict[str, Any] = {"name": "secret_flag", "description": None, "rollout": {"labels": {}}, "overrides": []}
 ENDPOINTS = [
     ("GET", "/v1/variables/"),
     ("POST", "/v1/variables/"),

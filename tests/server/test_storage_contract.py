@@ -107,9 +107,9 @@ def test_twenty_concurrent_writers_get_gapless_unique_versions(storage: Storage)
         thread.join()
     assert errors == []
     assert sorted(acknowledged) == list(range(1, 21))
-    with storage.read() as tx:
-        assert [v.version for v in tx.list_versions(variable.id)] == list(range(1, 21))
-        stored = tx.get_variable(project.id, "v")
+    with storage.read() as reader:
+        assert [v.version for v in reader.list_versions(variable.id)] == list(range(1, 21))
+        stored = reader.get_variable(project.id, "v")
         assert stored is not None and stored.revision == 21
 
 
