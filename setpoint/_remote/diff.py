@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 from rich.markup import escape
 
 from setpoint.config import LabeledValue, Segment, VariableConfig, VariablesConfig, VariableTypeConfig
+from setpoint.config._variables import VariableLike
 
 __all__ = [
     "ConfigPlan",
@@ -30,19 +31,6 @@ __all__ = [
     "plan_types",
     "segment_order",
 ]
-
-
-class VariableLike(Protocol):
-    """What pushing and validating need of an SDK variable."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def description(self) -> str | None: ...
-    @property
-    def type_adapter(self) -> TypeAdapter[Any]: ...
-    @property
-    def default(self) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ __all__ = [
     "Rollout",
     "RolloutOverride",
     "VariableConfig",
+    "VariableLike",
     "VariableName",
     "VariableTypeConfig",
     "VariablesConfig",
@@ -166,8 +167,8 @@ class VariableTypeConfig(BaseModel):
     """Where the type is defined in code, e.g. ``myapp.config.AgentConfig``."""
 
 
-class _VariableLike(Protocol):
-    """What `VariablesConfig.from_variables` needs of an SDK variable."""
+class VariableLike(Protocol):
+    """What the config model (and pushing / validating) need of an SDK variable: `setpoint.Variable` is one."""
 
     @property
     def name(self) -> str: ...
@@ -277,7 +278,7 @@ class VariablesConfig(BaseModel):
         )
 
     @classmethod
-    def from_variables(cls, variables: Iterable[_VariableLike]) -> VariablesConfig:
+    def from_variables(cls, variables: Iterable[VariableLike]) -> VariablesConfig:
         """A template config for code-defined variables: name, description, JSON schema and example, no labels."""
         configs: dict[str, VariableConfig] = {}
         for variable in variables:
