@@ -418,5 +418,4 @@ Condition = Annotated[
 ]
 """Any condition; parsed by its ``kind``."""
 
-ConditionModel = _Condition
 ValueConditionModel = _ValueCondition
