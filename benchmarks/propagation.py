@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _report import add_record_option, cpu_model, record_section
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECTION_TITLE = "## Propagation (benchmarks/propagation.py)"
@@ -184,14 +185,7 @@ def measure(changes: int) -> dict[str, Any]:
 
 
 def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return (
         f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
     )
@@ -221,41 +215,16 @@ def report(result: dict[str, Any]) -> str:
     )
 
 
-def record(path: Path, text: str) -> None:
-    """Replace (or append) this benchmark's section of BENCHMARKS.md, leaving every other section alone."""
-    content = (
-        path.read_text() if path.exists() else "# Benchmarks\n\nMeasured results of the scripts in `benchmarks/`.\n"
-    )
-    lines = content.splitlines()
-    section = [SECTION_TITLE, "", *text.rstrip("\n").splitlines()]
-    if SECTION_TITLE in lines:
-        start = lines.index(SECTION_TITLE)
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        lines[start:end] = [*section, *([""] if end < len(lines) else [])]
-    else:
-        while lines and not lines[-1].strip():
-            lines.pop()
-        lines += ["", *section]
-    path.write_text("\n".join(lines) + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--changes", type=int, default=200, help="how many changes to time (default 200)")
-    parser.add_argument(
-        "--record",
-        nargs="?",
-        const=str(REPO_ROOT / "BENCHMARKS.md"),
-        default=None,
-        metavar="PATH",
-        help="write the result into this script's section of BENCHMARKS.md (default path: the repo's)",
-    )
+    add_record_option(parser)
     args = parser.parse_args(argv)
     result = measure(args.changes)
     text = report(result)
     print(text)
     if args.record:
-        record(Path(args.record), text)
+        record_section(Path(args.record), SECTION_TITLE, text)
         print(f"\nrecorded in {args.record}")
     return 0 if result["p99"] < TARGET_P99_MS else 1
 

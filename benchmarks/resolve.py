@@ -54,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _report import REPO_ROOT, add_record_option, cpu_model, record_section
+
 N_KEYS = 10_000
 STATIC = "static_flag"
 RULE = "rule_flag"
@@ -63,7 +65,6 @@ TARGET_P50_US = {"static": 1.0, "rule+rollout": 3.0}
 THROUGHPUT_CHUNKS = 20
 """The throughput loop runs in this many chunks, each timed in thread CPU time; calls/s is the median chunk's."""
 SECTION_TITLE = "## Resolution (benchmarks/resolve.py)"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(1, str(REPO_ROOT))  # `python benchmarks/resolve.py` from a checkout without `pip install -e .`
 
@@ -492,14 +493,7 @@ def load_average() -> str:
 
 
 def machine_info() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     versions = []
     for dist in ("setpoint", "launchdarkly-server-sdk", "growthbook", "opentelemetry-sdk", "pydantic"):
         try:
@@ -574,23 +568,6 @@ def target_lines(results: list[Result]) -> list[str]:
     return lines
 
 
-def record(path: Path, body: str) -> None:
-    """Replace (or append) this benchmark's section of BENCHMARKS.md, leaving every other section alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured results of the scripts in `benchmarks/`.\n"
-    lines = text.splitlines()
-    section = [SECTION_TITLE, "", *body.rstrip("\n").splitlines()]
-    if SECTION_TITLE in lines:
-        start = lines.index(SECTION_TITLE)
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        trailer = [""] if end < len(lines) else []
-        lines[start:end] = [*section, *trailer]
-    else:
-        while lines and not lines[-1].strip():
-            lines.pop()
-        lines += ["", *section]
-    path.write_text("\n".join(lines) + "\n")
-
-
 # --------------------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------------------
@@ -601,14 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20k calls, 1 round: a smoke run, noisy numbers")
     parser.add_argument("--calls", type=int, default=None, help="calls per timed loop (default 200,000)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per case; medians are reported (default 3)")
-    parser.add_argument(
-        "--record",
-        nargs="?",
-        const=str(REPO_ROOT / "BENCHMARKS.md"),
-        default=None,
-        metavar="PATH",
-        help="write the results into this script's section of BENCHMARKS.md (default path: the repo's)",
-    )
+    add_record_option(parser)
     args = parser.parse_args(argv)
     calls = args.calls or (20_000 if args.quick else 200_000)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -709,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
             "inline features (no tracking callback). Setpoint values are the `.value` of the `Resolved`.",
             "Half the calls match the two-condition rule, half fall through to the 50/50 rollout, for every system.",
         ]
-        record(Path(args.record), "\n".join(body) + "\n")
+        record_section(Path(args.record), SECTION_TITLE, "\n".join(body))
         print(f"recorded in {args.record}")
     return 0
 

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _report import add_record_option, record_section
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(1, str(REPO_ROOT))  # `python benchmarks/segments.py` from a checkout without an install
@@ -268,32 +270,13 @@ def table(rows: list[Row]) -> list[str]:
     return lines
 
 
-def record(path: Path, body: str) -> None:
-    """Replace (or append) this benchmark's section of BENCHMARKS.md, leaving every other section alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured results of the scripts in `benchmarks/`.\n"
-    lines = text.splitlines()
-    section = [SECTION_TITLE, "", *body.rstrip("\n").splitlines()]
-    if SECTION_TITLE in lines:
-        start = lines.index(SECTION_TITLE)
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        lines[start:end] = [*section, *([""] if end < len(lines) else [])]
-    else:
-        while lines and not lines[-1].strip():
-            lines.pop()
-        lines += ["", *section]
-    path.write_text("\n".join(lines) + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the results, optionally record them."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20k calls, 1 round: a smoke run, noisy numbers")
     parser.add_argument("--calls", type=int, default=None, help="calls per timed loop (default 200,000)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per row (default 5)")
-    parser.add_argument(
-        "--record", nargs="?", const=str(REPO_ROOT / "BENCHMARKS.md"), default=None, metavar="PATH",
-        help="write the results into this script's section of BENCHMARKS.md (default path: the repo's)",
-    )  # fmt: skip
+    add_record_option(parser)
     args = parser.parse_args(argv)
     calls = args.calls or (20_000 if args.quick else 200_000)
     rounds = args.rounds or (1 if args.quick else 5)
@@ -328,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             "core rows are the bare `CompiledVariable.evaluate(key, attributes)`. On a shared machine calls/s",
             "(one loop timed as a whole) is noisier than the per-call percentiles; compare p50 first.",
         ]  # fmt: skip
-        record(Path(args.record), "\n".join(body) + "\n")
+        record_section(Path(args.record), SECTION_TITLE, "\n".join(body))
         print(f"recorded in {args.record}")
     return 0
 

@@ -43,8 +43,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _report import add_record_option, cpu_model, load_average, record_section
 
 REPO = Path(__file__).resolve().parents[1]
+SECTION_TITLE = "## Server"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
@@ -301,15 +303,8 @@ def bench_backend(
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    cpu = cpu_model()
+    load = load_average()
     return (
         f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} "
         f"{platform.release()}; load average at start {load:.1f}"
@@ -318,8 +313,6 @@ def machine() -> str:
 
 def report(fetch: list[FetchRow], sse: list[SSERow], args: argparse.Namespace, started: str, where: str) -> str:
     lines = [
-        "## Server",
-        "",
         f"`python benchmarks/server_bench.py{' --quick' if args.quick else ''}` on {started} UTC. Machine: {where}.",
         "One `setpoint serve` process (one uvicorn worker); the load client runs on the same machine "
         f"({args.connections} keep-alive connections; per row the median of {args.rounds} interleaved rounds, "
@@ -357,17 +350,6 @@ def report(fetch: list[FetchRow], sse: list[SSERow], args: argparse.Namespace, s
     return "\n".join(lines)
 
 
-def record(section: str, path: Path) -> None:
-    """Replace (or append) the ``## Server`` section of BENCHMARKS.md, leaving other sections alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Server\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="2 s per fetch row, 50 changes")
@@ -376,7 +358,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved fetch rounds (median reported)")
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--record", nargs="?", const=str(REPO / "BENCHMARKS.md"), default=None)
+    add_record_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.changes = 2.0, 50
@@ -397,7 +379,7 @@ def main() -> None:
     section = report(fetch, sse, args, started, where)
     print(section)
     if args.record:
-        record(section, Path(args.record))
+        record_section(Path(args.record), SECTION_TITLE, section)
         print(f"recorded in {args.record}")
 
 
