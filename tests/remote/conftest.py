@@ -31,7 +31,7 @@ def isolated_sdk() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
     """A ``setpoint serve`` process shared by one test module."""
-    proc = ServerProc(tmp_path_factory.mktemp("setpoint-server"))
+    proc = ServerProc(data_dir=tmp_path_factory.mktemp("setpoint-server"))
     proc.start()
     try:
         yield proc
@@ -48,7 +48,7 @@ def project(server: ServerProc) -> Project:
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[ServerProc]:
     """A server for one test (which may kill and restart it)."""
-    proc = ServerProc(tmp_path / "server-data", keepalive=2.0)
+    proc = ServerProc(data_dir=tmp_path / "server-data", keepalive=2.0)
     proc.data_dir.mkdir()
     proc.start()
     try:

@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 from setpoint._cli.variables import register
 from setpoint._sdk.registry import clear_registry
 from setpoint.config import VariablesConfig
-from tests.remote.support import CLI, Project, child_env, free_port
+from tests.remote.support import Project
+from tests.server.support import CLI, free_port
+from tests.server.support import subprocess_env as child_env
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,8 @@ import pytest
 from setpoint._remote.options import RemoteOptions
 from setpoint._remote.provider import RemoteProvider
 from setpoint.exceptions import AuthenticationError, ServerUnreachableError
-from tests.remote.support import Project, ServerProc, free_port, wait_until
+from tests.remote.support import Project, ServerProc, wait_until
+from tests.server.support import free_port
 
 pytestmark = pytest.mark.slow
 

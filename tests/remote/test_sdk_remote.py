@@ -19,7 +19,8 @@ from setpoint._remote.options import RemoteOptions
 from setpoint._remote.provider import RemoteProvider
 from setpoint._sdk.configure import configure, shutdown
 from setpoint._sdk.variable import var
-from tests.remote.support import Project, child_env, wait_until
+from tests.remote.support import Project, wait_until
+from tests.server.support import subprocess_env as child_env
 
 pytestmark = pytest.mark.slow
 

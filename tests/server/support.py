@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -28,8 +29,8 @@ def free_port() -> int:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for a child Python process that imports this checkout."""
-    env = dict(os.environ)
+    """The environment of a child process importing this checkout (no SETPOINT_URL/API_KEY leaking in)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SETPOINT_URL", "SETPOINT_API_KEY")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env.update(extra)
     return env
@@ -57,17 +58,24 @@ def make_project(ctx: ServiceContext, name: str | None = None) -> Project:
     return Project(name=name, id=rw.project.id, rw_key=rw.token, ro_key=ro.token)
 
 
+CLI = [sys.executable, "-c", "from setpoint._cli.main import main; main()"]
+"""The ``setpoint`` command of this checkout (works without ``pip install -e .``)."""
+_QUIET = ("--log-level", "warning")
+
+
 @dataclass
 class ServerProcess:
-    """``setpoint serve`` in a child process."""
+    """``setpoint serve`` in a child process; it can be stopped, killed and started again on the same port."""
 
     database_url: str
+    """``""``: the SQLite file in ``data_dir``."""
     data_dir: Path
     port: int = field(default_factory=free_port)
     keepalive: float = 15.0
     admin_password: str = "test-admin-password"
-    process: subprocess.Popen[str] | None = None
+    process: subprocess.Popen[bytes] | None = None
     output: str = ""
+    log_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -76,51 +84,81 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start and wait until ``/readyz`` answers 200."""
-        code = (
-            "import sys; from pathlib import Path; from setpoint._cli.serve import serve; "
-            "serve(host='127.0.0.1', port=int(sys.argv[1]), data_dir=Path(sys.argv[2]), "
-            "database_url=sys.argv[3], log_level='warning')"
-        )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / f"server-{uuid.uuid4().hex[:8]}.log"
+        database = ["--database-url", self.database_url] if self.database_url else []
         env = subprocess_env(
             SETPOINT_ADMIN_PASSWORD=self.admin_password, SETPOINT_SSE_KEEPALIVE_SECONDS=str(self.keepalive)
         )
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code, str(self.port), str(self.data_dir), self.database_url],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*CLI, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *database, *_QUIET],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                out = self.process.stdout.read() if self.process.stdout else ""
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{out}")
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"server did not become ready within {timeout}s:\n{self.output}")
 
+    def log(self) -> str:
+        """What the current (or last) process printed so far."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
+
     def stop(self) -> str:
         """Stop (SIGINT, then kill) and return everything it printed."""
-        if self.process is None:
-            return self.output
         proc, self.process = self.process, None
-        if proc.poll() is None:
-            proc.send_signal(2)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        self.output = proc.stdout.read() if proc.stdout else ""
-        if proc.stdout:
-            proc.stdout.close()
+        self.output = self.log()
         return self.output
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful goodbye to the SSE clients."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+
+    def create_key(self, project: str, scopes: str = "read,write") -> str:
+        """A key made with ``setpoint keys create`` (which prints only the key)."""
+        database = ["--database-url", self.database_url] if self.database_url else []
+        done = subprocess.run(
+            [
+                *CLI,
+                "keys",
+                "create",
+                "--project",
+                project,
+                "--scopes",
+                scopes,
+                "--data-dir",
+                str(self.data_dir),
+                *database,
+            ],
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.strip()
 
     def client(self, project: Project, key: str | None = None) -> httpx.Client:
         """An HTTP client for this server authenticated as the project's key."""
