@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from setpoint._server.app import create_app  # noqa: E402
-from setpoint._server.services import editing, lifecycle  # noqa: E402
+from setpoint._server.services import editing, lifecycle, segments  # noqa: E402
 from setpoint._server.services import types as type_service  # noqa: E402
 from setpoint._server.services.bootstrap import bootstrap  # noqa: E402
 from setpoint._server.services.context import ServiceContext  # noqa: E402
@@ -97,7 +97,27 @@ def seed(ctx: ServiceContext, project_id: int) -> None:
         ctx, project_id, "new_checkout_flow", actor, kind="boolean", description="Feature flag: the new checkout"
     )
     editing.create_version(ctx, project_id, "new_checkout_flow", "true", actor, label="on")
-    editing.set_targeting(ctx, project_id, "new_checkout_flow", {"labels": {"on": 0.25}}, [], actor)
+    segments.create_segment(
+        ctx,
+        project_id,
+        {
+            "key": "beta-testers",
+            "name": "Beta testers",
+            "description": "Customers who opted into early features",
+            "tags": ["beta", "customers"],
+            "included": ["user_42", "user_108", "user_256", "user_311"],
+            "excluded": ["user_13"],
+            "included_contexts": [{"context_kind": "organization", "values": ["acme", "globex"]}],
+            "rules": [
+                {"clauses": [{"attribute": "plan", "op": "in", "values": ["enterprise", "business"]},
+                             {"attribute": "email", "op": "endsWith", "values": ["@example.test"], "negate": True}]},
+                {"clauses": [{"attribute": "app_version", "op": "semVerGreaterThan", "values": ["2.3.0"]}]},
+            ],
+        },
+        actor,
+    )  # fmt: skip
+    in_beta = [{"conditions": [{"kind": "in-segment", "segment": "beta-testers"}], "rollout": {"labels": {"on": 1.0}}}]
+    editing.set_targeting(ctx, project_id, "new_checkout_flow", {"labels": {"on": 0.25}}, in_beta, actor)
     lifecycle.create_variable(
         ctx, project_id, "max_tokens", actor, kind="number", description="Token limit of generated answers"
     )
@@ -157,6 +177,7 @@ def main() -> None:
                 shot("values", f"{v}?diff_from=1&diff_to=3")
                 shot("targeting", f"{v}/targeting")
                 shot("history", f"{v}/history")
+                shot("segments", f"{p}/segments/beta-testers")
                 shot("simulator", f"{p}/simulator?key=user_42&attributes=plan%3Denterprise%0Aregion%3Deu")
                 shot("types", f"{p}/types")
                 page.goto(base + f"{p}/keys")

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from setpoint._server.api import api_keys
 from setpoint._server.api import editing as editing_api
 from setpoint._server.services.errors import ServiceError
-from setpoint._server.web import views_auth, views_project, views_targeting, views_variables
+from setpoint._server.web import views_auth, views_project, views_segments, views_targeting, views_variables
 from setpoint._server.web.headers import UiSecurityHeaders
 from setpoint._server.web.render import templates
 from setpoint._server.web.session import CsrfError, LoginRequiredError
@@ -54,7 +54,13 @@ def install(app: FastAPI) -> None:
     for api_router in (editing_api.router, api_keys.router):
         if not _serves(app, api_router):
             app.include_router(api_router)
-    for router in (views_auth.router, views_variables.router, views_targeting.router, views_project.router):
+    for router in (
+        views_auth.router,
+        views_variables.router,
+        views_targeting.router,
+        views_segments.router,
+        views_project.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     json_handler = app.exception_handlers.get(ServiceError)

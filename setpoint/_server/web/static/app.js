@@ -154,3 +154,76 @@
   });
   renumber();
 })();
+
+// Segment page: add, remove and reorder rules and clauses, add context kinds, live key counts.
+(function () {
+  const form = document.querySelector("[data-segment-form]");
+  if (!form) return;
+  let uid = 0;
+  const fresh = (templateId) => {
+    const node = document.getElementById(templateId).content.firstElementChild.cloneNode(true);
+    uid += 1;
+    node.querySelectorAll("[id]").forEach((el) => {
+      const label = node.querySelector('label[for="' + el.id + '"]');
+      el.id = el.id + "-s" + uid;
+      if (label) label.htmlFor = el.id;
+    });
+    return node;
+  };
+  const countKeys = (text) => new Set(text.split("\n").map((k) => k.trim()).filter((k) => k)).size;
+  const wireKeys = (box) => {
+    box.querySelectorAll("[data-keylist]").forEach((list) => {
+      const area = list.querySelector("[data-keys]");
+      const badge = list.querySelector("[data-count]");
+      if (area && badge) area.addEventListener("input", () => { badge.textContent = String(countKeys(area.value)); });
+    });
+  };
+  const renumber = () => {
+    const rules = form.querySelectorAll("[data-seg-rules] [data-seg-rule]");
+    rules.forEach((rule, i) => { rule.querySelector("[data-rule-number]").textContent = String(i + 1); });
+    const none = form.querySelector("[data-no-rules]");
+    if (none) none.hidden = rules.length > 0;
+  };
+  const move = (node, up) => {
+    if (up && node.previousElementSibling) node.parentNode.insertBefore(node, node.previousElementSibling);
+    if (!up && node.nextElementSibling) node.parentNode.insertBefore(node.nextElementSibling, node);
+  };
+  const wireClause = (clause) => {
+    clause.querySelector("[data-remove-clause]").addEventListener("click", () => clause.remove());
+    clause.querySelectorAll("[data-clause-move]").forEach((button) => button.addEventListener("click", () => {
+      move(clause, button.dataset.clauseMove === "up");
+      button.focus();
+    }));
+  };
+  const wireRule = (rule) => {
+    rule.querySelectorAll("[data-clause]").forEach(wireClause);
+    rule.querySelector("[data-add-clause]").addEventListener("click", () => {
+      const clause = fresh("seg-clause-template");
+      rule.querySelector("[data-clauses]").appendChild(clause);
+      wireClause(clause);
+      clause.querySelector("input[name=clause_attribute]").focus();
+    });
+    rule.querySelector("[data-remove-rule]").addEventListener("click", () => { rule.remove(); renumber(); });
+    rule.querySelectorAll("[data-move]").forEach((button) => button.addEventListener("click", () => {
+      move(rule, button.dataset.move === "up");
+      renumber();
+      button.focus();
+    }));
+  };
+  form.querySelectorAll("[data-seg-rules] [data-seg-rule]").forEach(wireRule);
+  form.querySelector("[data-add-seg-rule]").addEventListener("click", () => {
+    const rule = fresh("seg-rule-template");
+    form.querySelector("[data-seg-rules]").appendChild(rule);
+    wireRule(rule);
+    renumber();
+    rule.querySelector("input[name=clause_attribute]").focus();
+  });
+  wireKeys(form);
+  form.querySelector("[data-add-target]").addEventListener("click", () => {
+    const target = fresh("seg-target-template");
+    form.querySelector("[data-targets]").appendChild(target);
+    wireKeys(target);
+    target.querySelector("input[name=target_kind]").focus();
+  });
+  renumber();
+})();
