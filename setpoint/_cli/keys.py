@@ -58,7 +58,7 @@ def create(
 def list_keys(
     project: ProjectOption, data_dir: DataDirOption = DEFAULT_DATA_DIR_PATH, database_url: DatabaseUrlOption = None
 ) -> None:
-    """List PROJECT's keys (id, prefix, scopes, state); the secrets themselves are never stored."""
+    """List PROJECT's keys (id, prefix, scopes, state, last used, name); the secrets are never stored."""
     from setpoint._server.services import keys
     from setpoint._server.services.errors import ServiceError
 
@@ -66,7 +66,9 @@ def list_keys(
     try:
         for key in keys.list_keys(ctx, keys.get_project(ctx, project).id):
             state = "revoked" if key.revoked_at else "active"
-            typer.echo(f"{key.id}\t{key.prefix}…\t{','.join(sorted(key.scopes))}\t{state}\t{key.name}")
+            used = "never" if key.last_used_at is None else key.last_used_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            scopes = ",".join(sorted(key.scopes))
+            typer.echo(f"{key.id}\t{key.prefix}…\t{scopes}\t{state}\tlast used {used}\t{key.name}")
     except ServiceError as exc:
         raise _fail(exc.message) from None
     finally:

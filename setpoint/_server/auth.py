@@ -1,16 +1,28 @@
 """API key authentication: ``Authorization: bearer <key>``; keys are cached in memory by hash, so an
-authenticated config fetch does no database work. Revocation clears the cache in every process."""
+authenticated config fetch does no database work. Revocation clears the cache in every process.
+
+Each key's ``last_used_at`` is written at most once per :data:`USE_RECORD_INTERVAL` per key (and process),
+by a background thread: the request that triggers it does not wait for the write."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from setpoint._server.security import hash_token
 from setpoint._server.storage import Storage
 
 READ = "read"
 WRITE = "write"
+USE_RECORD_INTERVAL = 60.0
+"""Seconds between two writes of one key's ``last_used_at`` by one server process."""
+
+log = logging.getLogger("setpoint.server")
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,7 @@ class Principal:
     project_id: int
     project_name: str
     scopes: frozenset[str]
+    key_hash: str = ""
 
     @property
     def actor(self) -> str:
@@ -58,17 +71,61 @@ def token_from_header(header: str | None) -> str:
 
 
 class KeyCache:
-    """Valid keys by token hash (bounded); misses read the database."""
+    """Valid keys by token hash (bounded); misses read the database. Also records when keys are used."""
 
-    def __init__(self, storage: Storage, max_entries: int = 10_000) -> None:
+    def __init__(self, storage: Storage, max_entries: int = 10_000, use_interval: float = USE_RECORD_INTERVAL) -> None:
         self._storage = storage
         self._max_entries = max_entries
+        self._use_interval = use_interval
         self._principals: dict[str, Principal] = {}
+        self._recorded: dict[int, float] = {}  # key id -> monotonic time of its last recorded use
+        self._writer: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def cached(self, token_hash: str) -> Principal | None:
-        """A cached principal (no I/O)."""
-        return self._principals.get(token_hash)
+        """A cached principal (no I/O); a hit counts as a use of the key (see :meth:`used`)."""
+        principal = self._principals.get(token_hash)
+        if principal is not None:
+            self.used(principal)
+        return principal
+
+    def is_cached(self, token_hash: str) -> bool:
+        """Whether the key is cached (not a use)."""
+        return token_hash in self._principals
+
+    def used(self, principal: Principal) -> None:
+        """Note a use of the key: memory only, except that at most once per ``use_interval`` per key a
+        background thread stores the time as the key's ``last_used_at``."""
+        now = time.monotonic()
+        last = self._recorded.get(principal.key_id)
+        if last is not None and now - last < self._use_interval:
+            return
+        with self._lock:
+            last = self._recorded.get(principal.key_id)
+            if last is not None and now - last < self._use_interval:
+                return
+            if len(self._recorded) >= self._max_entries:
+                self._recorded.clear()
+            self._recorded[principal.key_id] = now
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="setpoint-key-use")
+            writer = self._writer
+        with contextlib.suppress(RuntimeError):  # shutting down: the use goes unrecorded
+            writer.submit(self._record_use, principal.key_id, datetime.now(UTC))
+
+    def _record_use(self, key_id: int, at: datetime) -> None:
+        try:
+            with self._storage.write() as tx:
+                tx.record_api_key_use(key_id, at)
+        except Exception as exc:  # a lost "last used" time must never fail anything else
+            log.warning("could not record the use of API key %s (%s)", key_id, exc)
+
+    def close(self) -> None:
+        """Wait for pending ``last_used_at`` writes (at shutdown)."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=True)
 
     def load(self, token_hash: str) -> Principal | None:
         """The principal of a key hash from the database; None when unknown or revoked (blocking)."""
@@ -79,7 +136,7 @@ class KeyCache:
             project = tx.get_project_by_id(key.project_id)
         if project is None:
             return None
-        principal = Principal(key.id, key.name, project.id, project.name, key.scopes)
+        principal = Principal(key.id, key.name, project.id, project.name, key.scopes, token_hash)
         with self._lock:
             if len(self._principals) >= self._max_entries:
                 self._principals.clear()
@@ -101,10 +158,13 @@ def authenticate(cache: KeyCache, header: str | None) -> Principal:
 
 
 def authenticate_hash(cache: KeyCache, token_hash: str) -> Principal:
-    """The principal of a key hash; 401 when unknown or revoked (blocking on a cache miss)."""
-    principal = cache.cached(token_hash) or cache.load(token_hash)
+    """The principal of a key hash, noted as a use; 401 when unknown or revoked (blocking on a cache miss)."""
+    principal = cache.cached(token_hash)
     if principal is None:
-        raise AuthError(401, "invalid or revoked API key; check the key or create a new one")
+        principal = cache.load(token_hash)
+        if principal is None:
+            raise AuthError(401, "invalid or revoked API key; check the key or create a new one")
+        cache.used(principal)
     return principal
 
 

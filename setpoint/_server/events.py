@@ -23,11 +23,14 @@ QUEUE_SIZE = 256
 
 
 class EventHub:
-    """SSE subscriber queues per project. ``publish`` may be called from any thread."""
+    """SSE subscriber queues per project, each remembering the API key that opened it (so revoking a key
+    ends its streams). ``publish``, ``end_key_streams`` and ``close`` may be called from any thread."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribers: dict[int, set[asyncio.Queue[str | None]]] = {}
+        self._keys: dict[asyncio.Queue[str | None], tuple[int, str]] = {}  # queue -> (key id, key hash)
+        self._keys_lock = threading.Lock()
         self.closed = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -35,14 +38,19 @@ class EventHub:
         self._loop = loop
         self.closed = False
 
-    def subscribe(self, project_id: int) -> asyncio.Queue[str | None]:
-        """A queue receiving the project's event payloads (None means: the server is stopping)."""
+    def subscribe(self, project_id: int, key_id: int = 0, key_hash: str = "") -> asyncio.Queue[str | None]:
+        """A queue receiving the project's event payloads (None means: the stream must end, because the
+        server is stopping or the key that opened it was revoked)."""
         queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
         self._subscribers.setdefault(project_id, set()).add(queue)
+        with self._keys_lock:
+            self._keys[queue] = (key_id, key_hash)
         return queue
 
     def unsubscribe(self, project_id: int, queue: asyncio.Queue[str | None]) -> None:
         """Stop delivering to ``queue``."""
+        with self._keys_lock:
+            self._keys.pop(queue, None)
         queues = self._subscribers.get(project_id)
         if queues is not None:
             queues.discard(queue)
@@ -55,11 +63,27 @@ class EventHub:
             return len(self._subscribers.get(project_id, ()))
         return sum(len(q) for q in self._subscribers.values())
 
+    def key_hashes(self) -> set[str]:
+        """The hashes of the keys that opened the open streams (any thread)."""
+        with self._keys_lock:
+            return {key_hash for _, key_hash in self._keys.values() if key_hash}
+
     def _deliver(self, project_id: int, payload: str | None) -> None:
         for queue in list(self._subscribers.get(project_id, ())):
             # A client this far behind is nudged enough: every event means "refetch".
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(payload)
+
+    @staticmethod
+    def _end(queue: asyncio.Queue[str | None]) -> None:
+        """Make ``queue`` end its stream, even when it is full."""
+        while True:
+            try:
+                queue.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
 
     def publish(self, change: Change) -> None:
         """Send a config change to the project's SSE streams."""
@@ -68,6 +92,23 @@ class EventHub:
         payload = json.dumps({"event": change.event, "name": change.name, "entity": change.entity})
         self._loop.call_soon_threadsafe(self._deliver, change.project_id, payload)
 
+    def end_key_streams(self, *, key_id: int | None = None, key_hash: str | None = None) -> None:
+        """End the streams opened with a key (by id or by hash): it was revoked."""
+        if self._loop is None or self._loop.is_closed():
+            return
+
+        def _end_matching() -> None:
+            with self._keys_lock:
+                matching = [
+                    queue
+                    for queue, (kid, khash) in self._keys.items()
+                    if (key_id is not None and kid == key_id) or (key_hash and khash == key_hash)
+                ]
+            for queue in matching:
+                self._end(queue)
+
+        self._loop.call_soon_threadsafe(_end_matching)
+
     def close(self) -> None:
         """End every stream (so a shutdown does not wait on open SSE connections)."""
         self.closed = True
@@ -75,8 +116,9 @@ class EventHub:
             return
 
         def _close_all() -> None:
-            for project_id in list(self._subscribers):
-                self._deliver(project_id, None)
+            for queues in list(self._subscribers.values()):
+                for queue in list(queues):
+                    self._end(queue)
 
         self._loop.call_soon_threadsafe(_close_all)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 
@@ -14,6 +15,8 @@ from setpoint._server.snapshot import SnapshotCache
 from setpoint._server.storage import Storage
 from setpoint._server.storage.records import AuditEntry
 from setpoint._server.storage.sql import SqlStorage
+
+log = logging.getLogger("setpoint.server")
 
 
 @dataclass
@@ -49,6 +52,8 @@ class ServerState:
             self.snapshots.invalidate(change.project_id)
         if change.entity == "api_key":
             self.keys.invalidate(change.name)
+            if change.event == "deleted":  # revoked: its open SSE streams end too
+                self.hub.end_key_streams(key_hash=change.name)
         if change.entity == "project":
             self.keys.invalidate()
         self.hub.publish(change)
@@ -56,10 +61,21 @@ class ServerState:
     def _on_reconnect(self) -> None:
         self.snapshots.invalidate_all()
         self.keys.invalidate()
+        # A revocation may have been notified while disconnected: recheck the keys of the open streams.
+        for key_hash in self.hub.key_hashes():
+            try:
+                revoked = self.keys.load(key_hash) is None
+            except Exception as exc:  # the listener must keep running; the next reconnect rechecks
+                log.warning("could not recheck an API key of an open SSE stream (%s)", exc)
+                continue
+            if revoked:
+                self.hub.end_key_streams(key_hash=key_hash)
 
     def _on_audit(self, entry: AuditEntry) -> None:
         if entry.entity_type == "api_key":
             self.keys.invalidate()
+            if entry.action == "revoke" and isinstance(entry.after, dict) and isinstance(entry.after.get("id"), int):
+                self.hub.end_key_streams(key_id=entry.after["id"])
         elif entry.entity_type in ("variable", "segment"):
             # Also sees this process's own writes: a rebuild with an unchanged ETag, harmless.
             self.snapshots.invalidate(entry.project_id)
@@ -75,8 +91,9 @@ class ServerState:
             self.watcher.start()
 
     def stop(self) -> None:
-        """Stop the listener and end SSE streams."""
+        """Stop the listener, end SSE streams and finish pending ``last_used_at`` writes."""
         self.hub.close()
+        self.keys.close()
         if self.listener is not None:
             self.listener.stop()
             self.listener = None

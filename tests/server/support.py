@@ -136,29 +136,22 @@ class ServerProcess:
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
 
-    def create_key(self, project: str, scopes: str = "read,write") -> str:
-        """A key made with ``setpoint keys create`` (which prints only the key)."""
+    def keys_command(self, *args: str) -> str:
+        """Run ``setpoint keys ARGS`` on this server's database; its stdout."""
         database = ["--database-url", self.database_url] if self.database_url else []
         done = subprocess.run(
-            [
-                *CLI,
-                "keys",
-                "create",
-                "--project",
-                project,
-                "--scopes",
-                scopes,
-                "--data-dir",
-                str(self.data_dir),
-                *database,
-            ],
+            [*CLI, "keys", *args, "--data-dir", str(self.data_dir), *database],
             env=subprocess_env(),
             capture_output=True,
             text=True,
             timeout=60,
             check=True,
         )
-        return done.stdout.strip()
+        return done.stdout
+
+    def create_key(self, project: str, scopes: str = "read,write") -> str:
+        """A key made with ``setpoint keys create`` (which prints only the key)."""
+        return self.keys_command("create", "--project", project, "--scopes", scopes).strip()
 
     def client(self, project: Project, key: str | None = None) -> httpx.Client:
         """An HTTP client for this server authenticated as the project's key."""

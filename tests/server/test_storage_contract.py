@@ -285,6 +285,30 @@ def test_api_keys_store_hashes_and_revoke(storage: Storage) -> None:
         assert found is not None and found.revoked_at is not None
 
 
+def test_api_keys_record_their_last_use(storage: Storage) -> None:
+    project = _project(storage)
+    with storage.write() as tx:
+        key = tx.insert_api_key(project.id, "ci", "sp_abc", uuid.uuid4().hex * 2, frozenset({"read"}), "tests")
+        other = tx.insert_api_key(project.id, "other", "sp_def", uuid.uuid4().hex * 2, frozenset({"read"}), "tests")
+    assert key.last_used_at is None
+    used = datetime.now(UTC).replace(microsecond=0)
+    with storage.write() as tx:
+        tx.record_api_key_use(key.id, used)
+    with storage.write() as tx:  # an older time (e.g. from a slower process) does not move it back
+        tx.record_api_key_use(key.id, used - timedelta(minutes=5))
+    with storage.read() as tx:
+        found = tx.find_api_key(key.key_hash)
+        assert found is not None and found.last_used_at == used
+        assert [k.last_used_at for k in tx.list_api_keys(project.id)] == [used, None]
+    later = used + timedelta(minutes=2)
+    with storage.write() as tx:
+        tx.record_api_key_use(key.id, later)
+        revoked = tx.revoke_api_key(project.id, key.id)
+    assert revoked is not None and revoked.last_used_at == later
+    with storage.read() as tx:
+        assert tx.find_api_key(other.key_hash) == other
+
+
 def test_admin_users_and_sessions(storage: Storage) -> None:
     username = f"u-{uuid.uuid4().hex[:8]}"
     token_hash = uuid.uuid4().hex * 2

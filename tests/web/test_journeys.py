@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -262,10 +263,18 @@ def test_api_keys_page_shows_a_new_key_once_and_revokes(page: Page, live: LiveSe
     page.get_by_role("button", name="Create key").click()
     token = page.locator("#new-key").inner_text()
     assert token.startswith("sp_")
+    last_used = page.locator("tr", has_text="checkout service").locator("[data-last-used]")
+    assert last_used.inner_text() == "never"
     with httpx.Client(base_url=live.url, headers={"Authorization": f"bearer {token}"}) as client:
         assert client.get("/v1/variables/").status_code == 200
         page.reload()
         assert page.locator("#new-key").count() == 0
+        for _ in range(50):  # the use is recorded in the background
+            if last_used.inner_text() != "never":
+                break
+            time.sleep(0.1)
+            page.reload()
+        assert last_used.inner_text().endswith(" UTC")
         page.get_by_role("link", name="API keys").click()
         page.get_by_role("button", name="Revoke key checkout service").click()
         assert "Revoked key" in page.locator(".alert-ok").inner_text()

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from setpoint._server.api.deps import is_logfire_client, parse_if_match, principal, reader, server_state, writer
-from setpoint._server.auth import Principal
+from setpoint._server.auth import AuthError, Principal
 from setpoint._server.services import types as type_service
 from setpoint._server.services import variables as var_service
 from setpoint._server.services.models import VariableIn, VariableTypeIn
@@ -128,10 +128,15 @@ def upsert_variable_type(request: Request, response: Response, body: VariableTyp
     response_class=StreamingResponse,
 )
 async def variable_updates(request: Request, caller: Reader) -> StreamingResponse:
-    """``data: {"event": "created"|"updated"|"deleted", "name": ...}`` per change; keep-alive comments between."""
+    """``data: {"event": "created"|"updated"|"deleted", "name": ...}`` per change; keep-alive comments between.
+    The stream ends when the server stops or the key is revoked."""
     state = server_state(request)
-    queue = state.hub.subscribe(caller.project_id)
+    queue = state.hub.subscribe(caller.project_id, caller.key_id, caller.key_hash)
     keepalive = state.settings.sse_keepalive_seconds
+    # Revoked between the authentication and the subscription? (Later revocations end the stream.)
+    if not state.keys.is_cached(caller.key_hash) and await run_in_threadpool(state.keys.load, caller.key_hash) is None:
+        state.hub.unsubscribe(caller.project_id, queue)
+        raise AuthError(401, "invalid or revoked API key; check the key or create a new one")
 
     async def stream() -> AsyncIterator[str]:
         try:

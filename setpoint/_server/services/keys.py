@@ -121,4 +121,5 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "created_by": key.created_by,
         "created_at": key.created_at.isoformat(),
         "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
+        "last_used_at": None if key.last_used_at is None else key.last_used_at.isoformat(),
     }

@@ -239,6 +239,10 @@ class WriteTx(ReadTx):
         """Mark a key revoked; None when no such key exists in this project."""
 
     @abstractmethod
+    def record_api_key_use(self, key_id: int, at: datetime) -> None:
+        """Set a key's ``last_used_at`` to ``at``, unless it already holds a later time."""
+
+    @abstractmethod
     def create_admin_user(self, username: str, password_hash: str) -> AdminUser:
         """Create a UI user."""
 

@@ -141,6 +141,8 @@ class ApiKey:
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None = None
+    """When a server last accepted the key (recorded at most about once a minute per key and process)."""
 
 
 @dataclass(frozen=True)

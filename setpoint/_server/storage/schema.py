@@ -150,6 +150,7 @@ api_keys = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     _ts("created_at"),
     _ts("revoked_at", nullable=True),
+    _ts("last_used_at", nullable=True),
 )
 
 admin_users = sa.Table(

@@ -125,6 +125,7 @@ def _api_key(row: Row[Any]) -> ApiKey:
         created_by=row.created_by,
         created_at=_utc(row.created_at),
         revoked_at=None if row.revoked_at is None else _utc(row.revoked_at),
+        last_used_at=None if row.last_used_at is None else _utc(row.last_used_at),
     )
 
 

@@ -303,6 +303,7 @@ class SqlWriteTx(SqlReadTx, WriteTx):
             created_by=created_by,
             created_at=now,
             revoked_at=None,
+            last_used_at=None,
         )
 
     def revoke_api_key(self, project_id: int, key_id: int) -> ApiKey | None:
@@ -311,6 +312,11 @@ class SqlWriteTx(SqlReadTx, WriteTx):
         self.conn.execute(sa.update(t.api_keys).where(where, c.revoked_at.is_(None)).values(revoked_at=_now()))
         row = self._one(sa.select(t.api_keys).where(where))
         return None if row is None else _api_key(row)
+
+    def record_api_key_use(self, key_id: int, at: datetime) -> None:
+        c = t.api_keys.c
+        newer = sa.or_(c.last_used_at.is_(None), c.last_used_at < at)
+        self.conn.execute(sa.update(t.api_keys).where(c.id == key_id, newer).values(last_used_at=at))
 
     def create_admin_user(self, username: str, password_hash: str) -> AdminUser:
         now = _now()
