@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from setpoint._core.operators import is_number
 from setpoint.exceptions import ConfigurationError
 
 __all__ = ["RemoteOptions"]
@@ -39,7 +40,7 @@ class RemoteOptions:
     def __post_init__(self) -> None:
         for name in ("polling_interval", "first_fetch_timeout", "request_timeout", "sse_read_timeout"):
             value = getattr(self, name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if is_number(value):
                 value = timedelta(seconds=value)
                 object.__setattr__(self, name, value)
             if not isinstance(value, timedelta):

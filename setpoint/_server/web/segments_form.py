@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from setpoint._core.operators import is_number
 from setpoint._server.services.errors import InvalidError
 from setpoint._server.services.simulate import literal
 from setpoint.config import SEGMENT_OPS, Segment
@@ -91,12 +92,12 @@ def clause_values(op: str, text: str, where: str) -> list[Any]:
     for line in lines:
         if op in NUMBER_OPS:
             number = literal(line)
-            if isinstance(number, bool) or not isinstance(number, int | float):
+            if not is_number(number):
                 raise InvalidError(f"{where}: {line!r} is not a number")
             out.append(number)
         elif op in DATE_OPS:
             number = literal(line)
-            out.append(number if isinstance(number, int | float) and not isinstance(number, bool) else line)
+            out.append(number if is_number(number) else line)
         elif op == "in":
             out.append(literal(line))
         else:

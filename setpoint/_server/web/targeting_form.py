@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from setpoint._core.operators import is_number
 from setpoint._server.services.errors import InvalidError
 from setpoint._server.services.simulate import literal
 from setpoint.config import CONDITION_KINDS
@@ -122,7 +123,7 @@ def _condition(kind: str, attribute: str, operand: str, segment: str, negate: bo
         out["values"] = parts if kind in TEXT_LIST_KINDS else [literal(p) for p in parts]
     elif name == "value":
         value = literal(operand.strip())
-        if kind in NUMBER_KINDS and (isinstance(value, bool) or not isinstance(value, int | float)):
+        if kind in NUMBER_KINDS and not is_number(value):
             raise InvalidError(f"{where}: {operand.strip()!r} is not a number")
         if kind.startswith("value-semver"):
             value = operand.strip()
