@@ -25,11 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from setpoint._server.app import create_app  # noqa: E402
-from setpoint._server.services import editing, lifecycle, segments  # noqa: E402
+from setpoint._server.services import editing, lifecycle  # noqa: E402
 from setpoint._server.services import types as type_service  # noqa: E402
 from setpoint._server.services.bootstrap import bootstrap  # noqa: E402
 from setpoint._server.services.context import ServiceContext  # noqa: E402
 from setpoint._server.services.models import VariableTypeIn  # noqa: E402
+from setpoint._server.services.segments import service as segments  # noqa: E402
 from setpoint._server.settings import Settings  # noqa: E402
 from setpoint._server.storage.records import LabelTarget  # noqa: E402
 from setpoint._server.web import install  # noqa: E402

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from setpoint._server.services.segments_patch import INSTRUCTION_KINDS, PatchError, apply_instructions
+from setpoint._server.services.segments.patch import INSTRUCTION_KINDS, PatchError, apply_instructions
 
 CLAUSE = {"attribute": "plan", "op": "in", "values": ["pro"]}
 

@@ -14,8 +14,9 @@ import pytest
 
 import setpoint
 from setpoint._sdk.registry import registered_variables, restore_registry
-from setpoint._server.services import editing, keys, lifecycle, segments
+from setpoint._server.services import editing, keys, lifecycle
 from setpoint._server.services.errors import InvalidError
+from setpoint._server.services.segments import service as segments
 from setpoint._server.web import segments_form
 from setpoint.config import SEGMENT_OPS, Segment, VariablesConfig
 from tests.manage.live import LiveServer

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from setpoint._server.api.deps import parse_if_match, reader, server_state, writer
 from setpoint._server.auth import Principal
 from setpoint._server.services import audit
-from setpoint._server.services import segments as service
+from setpoint._server.services.segments import service
 
 router = APIRouter(prefix="/v1", tags=["segments"])
 

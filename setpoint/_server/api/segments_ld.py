@@ -8,7 +8,7 @@ for it works against Setpoint by changing only the base URL and the token.
 * ``POST`` creates (201; 409 when the key exists), ``GET`` lists (``{"items": [...], "totalCount": n}``,
   ``limit``/``offset``) or reads one, ``DELETE`` answers 204 (409 while a variable or segment uses it),
   ``PATCH`` takes ``Content-Type: application/json; domain-model=launchdarkly.semanticpatch`` with
-  ``{"environmentKey": ..., "instructions": [...]}`` (see `setpoint._server.services.segments_patch`), or a
+  ``{"environmentKey": ..., "instructions": [...]}`` (see `setpoint._server.services.segments.patch`), or a
   JSON Patch of the representation with plain ``application/json``.
 * Errors are LaunchDarkly-shaped: ``{"code": "invalid_request", "message": "..."}``.
 """
@@ -25,12 +25,12 @@ from starlette.concurrency import run_in_threadpool
 
 from setpoint._server.api.deps import principal
 from setpoint._server.auth import AuthError, Principal
-from setpoint._server.services import segments as service
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import PreconditionFailedError, ServiceError
-from setpoint._server.services.segments_jsonpatch import EDITABLE_FIELDS, apply_json_patch, edited_fields
-from setpoint._server.services.segments_patch import PatchError
-from setpoint._server.services.segments_wire import doc_from_ld, ld_segment, select
+from setpoint._server.services.segments import service
+from setpoint._server.services.segments.jsonpatch import EDITABLE_FIELDS, apply_json_patch, edited_fields
+from setpoint._server.services.segments.patch import PatchError
+from setpoint._server.services.segments.wire import doc_from_ld, ld_segment, select
 
 router = APIRouter(prefix="/api/v2/segments", tags=["segments (LaunchDarkly-compatible)"])
 

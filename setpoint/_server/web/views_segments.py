@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from setpoint._server.services import segments
 from setpoint._server.services.errors import InvalidError, ServiceError
+from setpoint._server.services.segments import service as segments
 from setpoint._server.services.wire import project_wire
 from setpoint._server.web import segments_form
 from setpoint._server.web.render import Page, field, page, revision

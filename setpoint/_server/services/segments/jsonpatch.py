@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from setpoint._server.services.segments_patch import PatchError
+from setpoint._server.services.segments.patch import PatchError
 
 __all__ = ["EDITABLE_FIELDS", "apply_json_patch", "edited_fields"]
 

@@ -14,8 +14,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from setpoint._server.services.segments import SegmentView
-from setpoint._server.services.segments_patch import PatchError, clause_from_wire
+from setpoint._server.services.segments.patch import PatchError, clause_from_wire
+from setpoint._server.services.segments.service import SegmentView
 from setpoint.config import SegmentTarget
 
 __all__ = ["CREATE_FIELDS", "doc_from_ld", "ld_segment", "select"]

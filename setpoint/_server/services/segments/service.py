@@ -26,7 +26,7 @@ from setpoint._server.services.errors import (
     PreconditionFailedError,
     ServiceError,
 )
-from setpoint._server.services.segments_patch import PatchError, apply_instructions, validate_segment
+from setpoint._server.services.segments.patch import PatchError, apply_instructions, validate_segment
 from setpoint._server.services.validation import check_project
 from setpoint._server.services.wire import project_wire
 from setpoint._server.storage import AlreadyExistsError, ReadTx, StaleRevisionError, WriteTx
