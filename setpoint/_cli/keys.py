@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
+_SCOPES_HELP = "Comma-separated: read, write, read_external (OFREP evaluation of external variables only)."
 ProjectOption = Annotated[str, typer.Option("--project", help="Project name.")]
 
 
@@ -35,7 +36,10 @@ def _fail(message: str) -> typer.Exit:
 @keys_app.command("create")
 def create(
     project: ProjectOption,
-    scopes: Annotated[str, typer.Option("--scopes", help="Comma-separated: read, write.")] = "read",
+    scopes: Annotated[
+        str,
+        typer.Option("--scopes", help=_SCOPES_HELP),
+    ] = "read",
     name: Annotated[str, typer.Option("--name", help="A name to recognize the key by.")] = "",
     data_dir: DataDirOption = DEFAULT_DATA_DIR_PATH,
     database_url: DatabaseUrlOption = None,

@@ -146,6 +146,7 @@ def variable_body(config: VariableConfig) -> dict[str, Any]:
         "description": config.description,
         "rollout": config.rollout.model_dump(mode="json"),
         "overrides": [override.model_dump(mode="json") for override in config.overrides],
+        "external": config.external,
     }
     if config.json_schema is not None:
         body["json_schema"] = config.json_schema

@@ -258,7 +258,7 @@ def _label_key(label: Any) -> tuple[str, str]:
 def field_changes(local: VariableConfig, server: VariableConfig) -> list[str]:
     """Markup lines, one per field that differs (labels one per label); empty when nothing differs."""
     lines: list[str] = []
-    for name in ("description", "json_schema", "type_name", "aliases", "example"):
+    for name in ("description", "json_schema", "type_name", "aliases", "example", "external"):
         old, new = getattr(server, name), getattr(local, name)
         if _canonical(old) != _canonical(new):
             lines.append(f"    [red]- {name}: {escape(_short(old))}[/]")

@@ -117,6 +117,8 @@ class VariableConfig(BaseModel):
     """A JSON-serialized example value from code, used as a template when creating versions."""
     template_inputs_schema: dict[str, Any] | None = None
     """JSON schema of the inputs of a templated value (kept for Logfire SDK compatibility)."""
+    external: bool = False
+    """Whether keys with only the ``read_external`` scope may evaluate it (through OFREP); served only when true."""
 
     @model_validator(mode="after")
     def _check_references(self) -> VariableConfig:

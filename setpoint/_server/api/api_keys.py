@@ -39,7 +39,7 @@ def list_keys(request: Request, caller: Reader) -> list[dict[str, Any]]:
 def create_key(request: Request, body: KeyIn, caller: Writer) -> dict[str, Any]:
     """The response's ``key`` is the only copy of the secret: store it now."""
     scopes = key_service.parse_scopes(body.scopes)
-    missing = sorted(scopes - caller.scopes)
+    missing = sorted(scopes - key_service.grantable(caller.scopes))
     if missing:
         raise AuthError(403, f"this API key cannot create a key with scope(s) {', '.join(missing)} that it lacks")
     created = key_service.create_key(

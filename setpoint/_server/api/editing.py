@@ -70,12 +70,14 @@ class TargetingIn(BaseModel):
 
 
 class DetailsIn(BaseModel):
-    """Fields to change: any of ``description`` and ``aliases``."""
+    """Fields to change: any of ``description``, ``aliases`` and ``external``."""
 
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = None
     aliases: list[str] | None = None
+    external: bool | None = None
+    """Whether ``read_external`` keys may evaluate the variable through OFREP."""
 
 
 class RenameIn(BaseModel):
@@ -225,7 +227,7 @@ def put_targeting(request: Request, name: str, body: TargetingIn, caller: Writer
     return _json(view.wire, view)
 
 
-@router.patch("/variables/{name}/", summary="Change a variable's description or aliases")
+@router.patch("/variables/{name}/", summary="Change a variable's description, aliases or external flag")
 def patch_variable(request: Request, name: str, body: DetailsIn, caller: Writer, if_match: IfMatch = None) -> Response:
     """Only the fields sent change."""
     ctx = server_state(request).ctx
@@ -239,6 +241,7 @@ def patch_variable(request: Request, name: str, body: DetailsIn, caller: Writer,
         aliases=body.aliases,
         set_description="description" in sent,
         set_aliases="aliases" in sent,
+        external=body.external,
         if_match=parse_if_match(if_match),
     )
     return _json(view.wire, view)

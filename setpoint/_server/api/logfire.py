@@ -15,7 +15,7 @@ from setpoint._server.api.deps import is_logfire_client, parse_if_match, princip
 from setpoint._server.auth import AuthError, Principal
 from setpoint._server.services import types as type_service
 from setpoint._server.services import variables as var_service
-from setpoint._server.services.models import VariableIn, VariableTypeIn
+from setpoint._server.services.models import BulkVariableIn, VariableIn, VariableTypeIn
 from setpoint._server.snapshot import Snapshot
 
 router = APIRouter(prefix="/v1", tags=["logfire-compatible"])
@@ -83,6 +83,16 @@ def create_variable(request: Request, body: VariableIn, caller: Writer) -> Respo
     """Create a variable; labels with ``target_type`` version and a value create versions. 409 if it exists."""
     view = var_service.create_variable(server_state(request).ctx, caller.project_id, body, caller.actor)
     return _variable_response(view, 201)
+
+
+@router.post("/variables/bulk/", summary="Create or replace many variables at once (all or nothing)")
+def bulk_upsert_variables(request: Request, body: list[BulkVariableIn], caller: Writer) -> Response:
+    """Each item is a ``POST /v1/variables/`` body (``external`` included): absent variables are created,
+    present ones replaced, in one transaction. An item without ``labels`` keeps the variable's labels; an item
+    with ``revision`` fails the whole request with 412 if the variable changed since. Answers the variables in
+    request order."""
+    results = var_service.bulk_upsert(server_state(request).ctx, caller.project_id, body, caller.actor)
+    return Response(content=json.dumps([view.wire for view, _ in results]), media_type="application/json")
 
 
 @router.get("/variables/{name}/", summary="One variable, with its revision as ETag")

@@ -1,8 +1,10 @@
 """OFREP endpoints: ``POST /ofrep/v1/evaluate/flags/{key}``, bulk ``POST /ofrep/v1/evaluate/flags`` (ETag /
-``If-None-Match`` -> 304) and ``GET /ofrep/v1/configuration``. Evaluated on the server from the project's
-in-memory config snapshot (see `setpoint._server.services.ofrep` for the mapping).
+``If-None-Match`` -> 304) and ``GET /ofrep/v1/configuration``, each also served under ``/v1/ofrep/v1/...`` (the
+paths Logfire documents). Evaluated on the server from the project's in-memory config snapshot (see
+`setpoint._server.services.ofrep` for the mapping).
 
-Auth: ``Authorization: Bearer <api key>`` (or the bare key), or ``X-API-Key: <api key>``; read scope.
+Auth: ``Authorization: Bearer <api key>`` (or the bare key), or ``X-API-Key: <api key>``; scope ``read`` (every
+variable) or ``read_external`` (only variables marked external: the others answer as if they did not exist).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from setpoint._server.api.deps import server_state
 from setpoint._server.auth import AuthError, Principal, authenticate_hash, require_scope, token_from_header
 from setpoint._server.security import hash_token
 from setpoint._server.services import ofrep
+from setpoint._server.services.keys import READ_EXTERNAL
 from setpoint._server.snapshot import Snapshot
 
-router = APIRouter(prefix="/ofrep/v1", tags=["OFREP"])
+_routes = APIRouter()
 
 _CONTEXT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -68,17 +71,19 @@ async def _caller(request: Request) -> Principal:
     found = keys.cached(token_hash)
     if found is None:
         found = await run_in_threadpool(authenticate_hash, keys, token_hash)
-    require_scope(found, "read")
+    if READ_EXTERNAL not in found.scopes:
+        require_scope(found, "read")
     return found
 
 
-async def _compiled_for(request: Request) -> CompiledConfig:
+async def _compiled_for(request: Request) -> tuple[CompiledConfig, bool]:
+    """The caller's compiled config, and whether the caller may see only external variables."""
     caller = await _caller(request)
     state = server_state(request)
     snapshot = state.snapshots.cached(caller.project_id)
     if snapshot is None:
         snapshot = await run_in_threadpool(state.snapshots.get, caller.project_id)
-    return _compiled_config(snapshot)
+    return _compiled_config(snapshot), "read" not in caller.scopes
 
 
 def _auth_error(exc: AuthError) -> JSONResponse:
@@ -86,18 +91,18 @@ def _auth_error(exc: AuthError) -> JSONResponse:
     return JSONResponse({"errorDetails": exc.message}, status_code=exc.status_code, headers=headers)
 
 
-@router.post("/evaluate/flags/{key}", summary="OFREP single flag evaluation", openapi_extra=_CONTEXT_BODY)
+@_routes.post("/evaluate/flags/{key}", summary="OFREP single flag evaluation", openapi_extra=_CONTEXT_BODY)
 async def evaluate_flag(request: Request, key: str) -> Response:
     """Evaluate one variable for ``{"context": {"targetingKey": ..., ...attributes}}``."""
     try:
-        compiled = await _compiled_for(request)
+        compiled, external_only = await _compiled_for(request)
     except AuthError as exc:
         return _auth_error(exc)
     try:
         context = ofrep.parse(await request.body())
     except ofrep.ContextError as exc:
         return JSONResponse({"key": key, "errorCode": exc.code, "errorDetails": exc.details}, status_code=400)
-    status_code, body = ofrep.evaluate_flag(compiled, key, context)
+    status_code, body = ofrep.evaluate_flag(compiled, key, context, external_only=external_only)
     return JSONResponse(body, status_code=status_code)
 
 
@@ -107,18 +112,18 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return any(c.strip().removeprefix("W/") in (etag, "*") for c in header.split(","))
 
 
-@router.post("/evaluate/flags", summary="OFREP bulk evaluation (ETag / If-None-Match)", openapi_extra=_CONTEXT_BODY)
+@_routes.post("/evaluate/flags", summary="OFREP bulk evaluation (ETag / If-None-Match)", openapi_extra=_CONTEXT_BODY)
 async def evaluate_flags(request: Request, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """Evaluate every variable of the project; 304 when ``If-None-Match`` has the answer's ETag."""
     try:
-        compiled = await _compiled_for(request)
+        compiled, external_only = await _compiled_for(request)
     except AuthError as exc:
         return _auth_error(exc)
     try:
         context = ofrep.parse(await request.body())
     except ofrep.ContextError as exc:
         return JSONResponse({"errorCode": exc.code, "errorDetails": exc.details}, status_code=400)
-    answer: dict[str, Any] = ofrep.evaluate_all(compiled, context)
+    answer: dict[str, Any] = ofrep.evaluate_all(compiled, context, external_only=external_only)
     body = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
     etag = ofrep.bulk_etag(body)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
@@ -127,7 +132,7 @@ async def evaluate_flags(request: Request, if_none_match: Annotated[str | None, 
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.get("/configuration", summary="OFREP provider configuration")
+@_routes.get("/configuration", summary="OFREP provider configuration")
 async def configuration() -> dict[str, Any]:
     """What this server supports (OFREP extension): every flag type, bulk polling."""
     return {
@@ -137,3 +142,8 @@ async def configuration() -> dict[str, Any]:
             "flagEvaluation": {"supportedTypes": ["int", "float", "string", "boolean", "object"]},
         },
     }
+
+
+router = APIRouter()
+router.include_router(_routes, prefix="/ofrep/v1", tags=["OFREP"])
+router.include_router(_routes, prefix="/v1/ofrep/v1", tags=["OFREP"])

@@ -282,9 +282,11 @@ def update_details(
     aliases: list[str] | None = None,
     set_description: bool = False,
     set_aliases: bool = False,
+    external: bool | None = None,
     if_match: int | None = None,
 ) -> VariableView:
-    """Change a variable's description and/or aliases (other names that resolve to it)."""
+    """Change a variable's description, aliases (other names that resolve to it) and/or ``external`` flag
+    (None: unchanged)."""
 
     def mutate(tx: WriteTx, variable: Variable) -> Variable:
         changes: dict[str, Any] = {}
@@ -296,6 +298,8 @@ def update_details(
                 raise InvalidError(f"{name!r} cannot be an alias of itself")
             VariableConfig.model_validate({"name": name, "aliases": cleaned or None})
             changes["aliases"] = cleaned or None
+        if external is not None:
+            changes["external"] = external
         return tx.update_variable(variable, _with(variable.fields, **changes))
 
     try:

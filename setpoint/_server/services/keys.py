@@ -13,7 +13,10 @@ from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import InvalidError, NotFoundError
 from setpoint._server.storage.records import ApiKey, Project
 
-SCOPES = frozenset({"read", "write"})
+READ_EXTERNAL = "read_external"
+SCOPES = frozenset({"read", "write", READ_EXTERNAL})
+"""``read``: the whole config (SDK pull, OFREP, management reads); ``write``: changes; ``read_external``: OFREP
+evaluation of external variables only (for client-side apps), every other endpoint refuses it."""
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -33,9 +36,14 @@ def parse_scopes(text: str | list[str]) -> frozenset[str]:
     unknown = sorted(scopes - SCOPES)
     if unknown or not scopes:
         raise InvalidError(
-            f"unknown or missing scopes {unknown or items!r}; use a comma-separated subset of read,write"
+            f"unknown or missing scopes {unknown or items!r}; use a comma-separated subset of read,write,read_external"
         )
     return scopes
+
+
+def grantable(scopes: frozenset[str]) -> frozenset[str]:
+    """The scopes a key with ``scopes`` may give a new key: its own, and ``read_external`` if it can ``read``."""
+    return scopes | {READ_EXTERNAL} if "read" in scopes else scopes
 
 
 def check_project_name(name: str) -> None:

@@ -58,11 +58,19 @@ def create_variable(
     description: str | None = None,
     json_schema: dict[str, Any] | None = None,
     type_name: str | None = None,
+    external: bool = False,
 ) -> VariableView:
-    """Create an empty variable (no versions yet: the code default is served) of a value type or pushed type."""
+    """Create an empty variable (no versions yet: the code default is served) of a value type or pushed type;
+    ``external`` makes it readable by ``read_external`` keys (OFREP)."""
     check_variable_name(name)
     schema = None if type_name else schema_for_kind(kind, json_schema)
-    body = VariableIn(name=name, description=description or None, json_schema=schema, type_name=type_name or None)
+    body = VariableIn(
+        name=name,
+        description=description or None,
+        json_schema=schema,
+        type_name=type_name or None,
+        external=external,
+    )
     return var_service.create_variable(ctx, project_id, body, actor)
 
 

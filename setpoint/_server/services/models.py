@@ -42,6 +42,15 @@ class VariableIn(BaseModel):
     example: str | None = None
     template_inputs_schema: dict[str, Any] | None = None
     labels: dict[str, LabelTargetIn] = Field(default_factory=dict)
+    external: bool | None = None
+    """Readable by ``read_external`` keys through OFREP. Omitted: false on create, unchanged on replace."""
+
+
+class BulkVariableIn(VariableIn):
+    """One item of ``POST /v1/variables/bulk/``: a variable body, plus an optional expected ``revision``."""
+
+    revision: int | None = Field(default=None, ge=1)
+    """The revision you read (the variable's ``ETag``): the whole request fails with 412 if it changed since."""
 
 
 class VariableTypeIn(BaseModel):

@@ -96,10 +96,16 @@ def _failure(key: str, code: str, details: str) -> dict[str, Any]:
     return {"key": key, "errorCode": code, "errorDetails": details}
 
 
-def evaluate_flag(compiled: CompiledConfig, key: str, context: Context) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, OFREP body) for one flag: a success, or a failure with ``errorCode``."""
+def evaluate_flag(
+    compiled: CompiledConfig, key: str, context: Context, *, external_only: bool = False
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, OFREP body) for one flag: a success, or a failure with ``errorCode``.
+
+    With ``external_only`` (a ``read_external`` key) a variable not marked external is answered exactly as an
+    absent one, so such a key cannot tell internal variables from missing ones.
+    """
     variable = compiled.get(key)
-    if variable is None:
+    if variable is None or (external_only and not variable.config.external):
         return 404, _failure(key, "FLAG_NOT_FOUND", f"no variable (flag) called {key!r} in this project")
     ev = variable.evaluate(context.targeting_key, context.attributes)
     config = variable.config
@@ -135,9 +141,13 @@ def evaluate_flag(compiled: CompiledConfig, key: str, context: Context) -> tuple
     return 200, body
 
 
-def evaluate_all(compiled: CompiledConfig, context: Context) -> dict[str, Any]:
-    """The bulk answer ``{"flags": [...]}``: every variable, successes and per-flag failures."""
-    return {"flags": [evaluate_flag(compiled, name, context)[1] for name in sorted(compiled.names())]}
+def evaluate_all(compiled: CompiledConfig, context: Context, *, external_only: bool = False) -> dict[str, Any]:
+    """The bulk answer ``{"flags": [...]}``: every variable (only the external ones with ``external_only``),
+    successes and per-flag failures."""
+    names = sorted(compiled.names())
+    if external_only:
+        names = [n for n in names if (v := compiled.get(n)) is not None and v.config.external]
+    return {"flags": [evaluate_flag(compiled, name, context, external_only=external_only)[1] for name in names]}
 
 
 def bulk_etag(body: bytes) -> str:

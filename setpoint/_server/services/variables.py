@@ -14,8 +14,14 @@ from typing import Any
 from setpoint._server.services import audit
 from setpoint._server.services.changes import Change, EventName
 from setpoint._server.services.context import ServiceContext
-from setpoint._server.services.errors import ConflictError, InvalidError, NotFoundError, PreconditionFailedError
-from setpoint._server.services.models import LabelTargetIn, VariableIn, VersionIn
+from setpoint._server.services.errors import (
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    PreconditionFailedError,
+    ServiceError,
+)
+from setpoint._server.services.models import BulkVariableIn, LabelTargetIn, VariableIn, VersionIn
 from setpoint._server.services.validation import check_json_schema, check_references, check_value, check_variable_config
 from setpoint._server.services.wire import read_variable_wire
 from setpoint._server.storage import AlreadyExistsError, ReadTx, WriteTx
@@ -77,7 +83,7 @@ def _probe_label(target: LabelTargetIn) -> dict[str, Any]:
     return {"ref": target.target_type}
 
 
-def _validated_fields(body: VariableIn) -> tuple[VariableFields, VariableConfig]:
+def _validated_fields(body: VariableIn, current: Variable | None = None) -> tuple[VariableFields, VariableConfig]:
     probe = {
         "name": body.name,
         "description": body.description,
@@ -101,6 +107,7 @@ def _validated_fields(body: VariableIn) -> tuple[VariableFields, VariableConfig]
         template_inputs_schema=body.template_inputs_schema,
         rollout=config.rollout.model_dump(mode="json"),
         overrides=[o.model_dump(mode="json") for o in config.overrides],
+        external=body.external if body.external is not None else current is not None and current.fields.external,
     )
     return fields, config
 
@@ -159,24 +166,45 @@ def get_variable(ctx: ServiceContext, project_id: int, name: str) -> VariableVie
         return VariableView(read_variable_wire(tx, variable), variable.revision)
 
 
+def _insert(
+    ctx: ServiceContext, tx: WriteTx, project_id: int, body: VariableIn, actor: str
+) -> tuple[VariableView, Change]:
+    fields, config = _validated_fields(body)
+    schema = effective_schema(tx, project_id, body.json_schema, body.type_name)
+    try:
+        variable = tx.insert_variable(project_id, body.name, fields)
+    except AlreadyExistsError:
+        raise ConflictError(f"variable {body.name!r} was just created by someone else") from None
+    check_references(tx, project_id, config)
+    _apply_labels(tx, variable, body.labels, schema, actor)
+    after = read_variable_wire(tx, variable)
+    audit.record(tx, project_id, actor, "create", "variable", body.name, None, after)
+    return VariableView(after, variable.revision), _announce(ctx, tx, project_id, "created", body.name)
+
+
+def _replace(
+    ctx: ServiceContext, tx: WriteTx, project_id: int, current: Variable, body: VariableIn, actor: str
+) -> tuple[VariableView, Change]:
+    fields, config = _validated_fields(body, current)
+    schema = effective_schema(tx, project_id, body.json_schema, body.type_name)
+    before = read_variable_wire(tx, current)
+    check_references(tx, project_id, config)
+    variable = tx.update_variable(current, fields)
+    _apply_labels(tx, variable, body.labels, schema, actor)
+    after = read_variable_wire(tx, variable)
+    audit.record(tx, project_id, actor, "update", "variable", current.name, before, after)
+    return VariableView(after, variable.revision), _announce(ctx, tx, project_id, "updated", current.name)
+
+
 def create_variable(ctx: ServiceContext, project_id: int, body: VariableIn, actor: str) -> VariableView:
     """Create a variable (with any labels and the versions they carry); 409 if the name is taken."""
-    fields, config = _validated_fields(body)
+    _validated_fields(body)
     with ctx.storage.write() as tx:
         if tx.get_variable(project_id, body.name) is not None:
             raise ConflictError(f"variable {body.name!r} already exists; change it with PUT /v1/variables/{body.name}/")
-        schema = effective_schema(tx, project_id, body.json_schema, body.type_name)
-        try:
-            variable = tx.insert_variable(project_id, body.name, fields)
-        except AlreadyExistsError:
-            raise ConflictError(f"variable {body.name!r} was just created by someone else") from None
-        check_references(tx, project_id, config)
-        _apply_labels(tx, variable, body.labels, schema, actor)
-        after = read_variable_wire(tx, variable)
-        audit.record(tx, project_id, actor, "create", "variable", body.name, None, after)
-        change = _announce(ctx, tx, project_id, "created", body.name)
+        view, change = _insert(ctx, tx, project_id, body, actor)
     ctx.sink.applied(change)
-    return VariableView(after, variable.revision)
+    return view
 
 
 def replace_variable(
@@ -188,20 +216,84 @@ def replace_variable(
             f"the body names {body.name!r} but the URL names {name!r}; renaming is not supported "
             "(create the new name and list the old one in `aliases`)"
         )
-    fields, config = _validated_fields(body)
+    _validated_fields(body)
     with ctx.storage.write() as tx:
         current = _require(tx, project_id, name, lock=True)
         _check_if_match(current, if_match)
-        schema = effective_schema(tx, project_id, body.json_schema, body.type_name)
-        before = read_variable_wire(tx, current)
-        check_references(tx, project_id, config)
-        variable = tx.update_variable(current, fields)
-        _apply_labels(tx, variable, body.labels, schema, actor)
-        after = read_variable_wire(tx, variable)
-        audit.record(tx, project_id, actor, "update", "variable", name, before, after)
-        change = _announce(ctx, tx, project_id, "updated", name)
+        view, change = _replace(ctx, tx, project_id, current, body, actor)
     ctx.sink.applied(change)
-    return VariableView(after, variable.revision)
+    return view
+
+
+MAX_BULK_VARIABLES = 1000
+
+
+def _where(index: int, body: VariableIn) -> str:
+    return f"variables[{index}] ({body.name!r})"
+
+
+def _current_labels(tx: WriteTx, variable: Variable) -> dict[str, LabelTargetIn]:
+    """A variable's labels as write targets (kept by a bulk upsert that sends no ``labels``)."""
+    targets: dict[str, LabelTargetIn] = {}
+    for label in tx.list_labels(variable.id):
+        t = label.target
+        if t.target_type == "version":
+            targets[label.name] = LabelTargetIn(target_type="version", version=t.version)
+        elif t.target_type == "label":
+            targets[label.name] = LabelTargetIn(target_type="label", target_label=t.target_label)
+        else:
+            targets[label.name] = LabelTargetIn(target_type=t.target_type)
+    return targets
+
+
+def bulk_upsert(
+    ctx: ServiceContext, project_id: int, bodies: list[BulkVariableIn], actor: str
+) -> list[tuple[VariableView, bool]]:
+    """Create or replace many variables in one transaction: all of them change, or none does.
+
+    Each item is a ``POST /v1/variables/`` body; a variable that exists is replaced as ``PUT`` would, except
+    that an item sending no ``labels`` keeps the variable's labels (and no ``external`` keeps that flag). An
+    item's ``revision`` (from the variable's ``ETag``) makes it fail with 412 when the variable changed since.
+    Every variable gets its own audit entry and change event. Returns ``(view, created)`` in request order.
+    """
+    if len(bodies) > MAX_BULK_VARIABLES:
+        raise InvalidError(f"{len(bodies)} variables in one request; send at most {MAX_BULK_VARIABLES} at a time")
+    seen: dict[str, int] = {}
+    for index, body in enumerate(bodies):
+        if body.name in seen:
+            raise InvalidError(
+                f"{_where(index, body)}: {body.name!r} is also variables[{seen[body.name]}]; send it once"
+            )
+        seen[body.name] = index
+        try:
+            _validated_fields(body)
+        except ServiceError as exc:
+            raise type(exc)(f"{_where(index, body)}: {exc.message}", errors=exc.errors) from None
+    results: list[tuple[VariableView, bool]] = []
+    changes: list[Change] = []
+    with ctx.storage.write() as tx:
+        for index, body in enumerate(bodies):
+            try:
+                current = tx.lock_variable(project_id, body.name)
+                if current is None:
+                    if body.revision is not None:
+                        raise PreconditionFailedError(
+                            f"variable {body.name!r} does not exist (any more), but revision {body.revision} was "
+                            "expected; fetch the variables again"
+                        )
+                    view, change = _insert(ctx, tx, project_id, body, actor)
+                else:
+                    _check_if_match(current, body.revision)
+                    if "labels" not in body.model_fields_set:
+                        body = body.model_copy(update={"labels": _current_labels(tx, current)})
+                    view, change = _replace(ctx, tx, project_id, current, body, actor)
+            except ServiceError as exc:
+                raise type(exc)(f"{_where(index, body)}: {exc.message}", errors=exc.errors) from None
+            results.append((view, current is None))
+            changes.append(change)
+    for change in changes:
+        ctx.sink.applied(change)
+    return results
 
 
 def delete_variable(ctx: ServiceContext, project_id: int, name: str, actor: str, if_match: int | None = None) -> None:

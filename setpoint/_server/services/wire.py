@@ -44,6 +44,8 @@ def variable_wire(
     }
     if f.template_inputs_schema is not None:
         data["template_inputs_schema"] = f.template_inputs_schema
+    if f.external:
+        data["external"] = True
     return data
 
 

@@ -31,6 +31,8 @@ class VariableFields:
     template_inputs_schema: dict[str, Any] | None = None
     rollout: dict[str, Any] = field(default_factory=lambda: {"labels": {}})
     overrides: list[dict[str, Any]] = field(default_factory=list)
+    external: bool = False
+    """Readable by ``read_external`` keys (through OFREP only)."""
 
 
 @dataclass(frozen=True)

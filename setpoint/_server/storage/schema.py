@@ -52,6 +52,7 @@ variables = sa.Table(
     sa.Column("rollout", sa.Text, nullable=False),
     sa.Column("overrides", sa.Text, nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("external", sa.Boolean, nullable=False, server_default=sa.false()),
     _ts("created_at"),
     _ts("updated_at"),
     sa.UniqueConstraint("project_id", "name", name="uq_variables_project_name"),

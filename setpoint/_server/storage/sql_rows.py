@@ -56,6 +56,7 @@ def _variable(row: Row[Any]) -> Variable:
         template_inputs_schema=_load(row.template_inputs_schema),
         rollout=json.loads(row.rollout),
         overrides=json.loads(row.overrides),
+        external=bool(row.external),
     )
     return Variable(
         id=row.id,
@@ -157,6 +158,7 @@ def _fields_values(fields: VariableFields) -> dict[str, Any]:
         "template_inputs_schema": _dump(fields.template_inputs_schema),
         "rollout": json.dumps(fields.rollout),
         "overrides": json.dumps(fields.overrides),
+        "external": fields.external,
     }
 
 

@@ -111,7 +111,7 @@ async def create_key(current: Current) -> Response:
     path-scoped cookie that the page deletes (so reloading the page neither shows it again nor makes
     another key)."""
     form = await current.form()
-    scopes = [s for s in ("read", "write") if field(form, f"scope_{s}") == "yes"]
+    scopes = [s for s in ("read", "write", "read_external") if field(form, f"scope_{s}") == "yes"]
     try:
         parsed = key_service.parse_scopes(scopes)
         created = await run_in_threadpool(

@@ -153,7 +153,7 @@ async def settings_tab(current: Current, name: str) -> Response:
 
 @router.post("/p/{project}/variables/{name}/settings")
 async def save_settings(current: Current, name: str) -> Response:
-    """Save the description and aliases."""
+    """Save the description, aliases and external flag."""
     form = await current.form()
     aliases = [a for a in field(form, "aliases").replace("\n", ",").split(",") if a.strip()]
     try:
@@ -167,6 +167,7 @@ async def save_settings(current: Current, name: str) -> Response:
                 aliases=aliases,
                 set_description=True,
                 set_aliases=True,
+                external=field(form, "external") == "yes",
                 if_match=revision(form),
             )
         )

@@ -43,7 +43,7 @@ async def new_variable(current: Current) -> Response:
 async def create_variable(current: Current) -> Response:
     """Create the variable and open its Values tab."""
     form = await current.form()
-    values = {k: field(form, k) for k in ("name", "description", "kind", "json_schema")}
+    values = {k: field(form, k) for k in ("name", "description", "kind", "json_schema", "external")}
     kind = values["kind"]
     type_name = kind.removeprefix("type:") if kind.startswith("type:") else None
     try:
@@ -58,6 +58,7 @@ async def create_variable(current: Current) -> Response:
                 description=values["description"].strip(),
                 json_schema=schema,
                 type_name=type_name,
+                external=values["external"] == "yes",
             )
         )
     except ServiceError as exc:
