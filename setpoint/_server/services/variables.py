@@ -262,11 +262,12 @@ def bulk_upsert(
     for index, body in enumerate(bodies):
         if body.name in seen:
             raise InvalidError(
-                f"{_where(index, body)}: {body.name!r} is also variables[{seen[body.name]}]; send it once"
+                f"{_where(index, body)}: {body.name!r} is also variables[{seen[body.name]}]; send each variable once"
             )
         seen[body.name] = index
         try:
-            _validated_fields(body)
+            if "labels" in body.model_fields_set:  # without labels, an existing variable's are only known in the tx
+                _validated_fields(body)
         except ServiceError as exc:
             raise type(exc)(f"{_where(index, body)}: {exc.message}", errors=exc.errors) from None
     results: list[tuple[VariableView, bool]] = []
