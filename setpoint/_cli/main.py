@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "setpoint._cli.migrate",
     "setpoint._cli.keys",
     "setpoint._cli.variables",
+    "setpoint._cli.mcp",
 )
 
 
