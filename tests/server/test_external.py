@@ -4,8 +4,10 @@ evaluates external variables through OFREP (checked with the ``openfeature-provi
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,10 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
+from rich.console import Console
 
+import setpoint
+from setpoint.config import VariablesConfig
 from tests.server.conftest import BACKENDS
 from tests.server.support import Project, ServerProcess
 
@@ -154,3 +159,24 @@ def test_keys_with_the_scope_from_the_api_and_the_cli(server: ServerProcess, pro
     key = made.json()["key"]
     answer = httpx.post(f"{server.url}/v1/ofrep/v1/evaluate/flags", headers={"Authorization": f"Bearer {key}"}, json={})
     assert answer.status_code == 200 and answer.json() == {"flags": []}
+
+
+def test_push_config_sets_and_clears_the_flag(server: ServerProcess, project: Project, tmp_path: Path) -> None:
+    path = tmp_path / "variables.yaml"
+    path.write_text(
+        "variables:\n"
+        "  banner:\n"
+        "    name: banner\n"
+        "    external: true\n"
+        "    labels: {prod: {version: 1, serialized_value: '\"Sale!\"'}}\n"
+        "    rollout: {labels: {prod: 1.0}}\n"
+    )
+    quiet = Console(file=io.StringIO())
+    assert setpoint.push_config(path, yes=True, url=server.url, api_key=project.rw_key, console=quiet)
+    with server.client(project) as client:
+        assert client.get("/v1/variables/").json()["variables"]["banner"]["external"] is True
+        local = VariablesConfig.read(path)
+        local.variables["banner"] = local.variables["banner"].model_copy(update={"external": False})
+        assert setpoint.push_config(local, yes=True, url=server.url, api_key=project.rw_key, console=quiet)
+        assert "external" not in client.get("/v1/variables/").json()["variables"]["banner"]
+        assert not setpoint.push_config(local, yes=True, url=server.url, api_key=project.rw_key, console=quiet)
