@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from rich.console import Console
 import setpoint
 from setpoint.config import VariablesConfig
 from tests.server.conftest import BACKENDS
+from tests.server.logfire_support import logfire_against
 from tests.server.support import Project, ServerProcess
 
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True, scope="module")
@@ -180,3 +182,33 @@ def test_push_config_sets_and_clears_the_flag(server: ServerProcess, project: Pr
         assert setpoint.push_config(local, yes=True, url=server.url, api_key=project.rw_key, console=quiet)
         assert "external" not in client.get("/v1/variables/").json()["variables"]["banner"]
         assert not setpoint.push_config(local, yes=True, url=server.url, api_key=project.rw_key, console=quiet)
+
+
+def test_the_logfire_sdk_reads_external_variables_and_its_pushes_keep_the_flag(
+    server: ServerProcess, project: Project
+) -> None:
+    name = f"banner_{uuid.uuid4().hex[:8]}"  # the Logfire SDK registers names process-wide
+    with server.client(project) as client:
+        bulk = [body(name, "Sale!", external=True, json_schema={"type": "string"})]
+        client.post("/v1/variables/bulk/", json=bulk).raise_for_status()
+    with logfire_against(server.url, project.rw_key) as lf:
+        banner = lf.var(name=name, type=str | None, default=None)
+        with banner.get(targeting_key="u1") as resolved:
+            assert (resolved.value, resolved.label) == ("Sale!", "prod")
+        # The Logfire SDK's PUT bodies have no `external` field: a schema push and a config push keep it.
+        assert lf.variables_push([banner], yes=True)
+        pulled = lf.variables_pull_config().model_copy(deep=True)  # not the provider's cached objects
+        pulled.variables[name].rollout.labels = {"prod": 0.5}
+        assert lf.variables_push_config(pulled, mode="merge", yes=True)
+    with server.client(project) as client:
+        stored = client.get(f"/v1/variables/{name}/").json()
+    assert stored["rollout"] == {"labels": {"prod": 0.5}} and stored["json_schema"] != {"type": "string"}
+    assert stored["external"] is True
+
+
+def test_a_read_external_key_cannot_feed_an_sdk(server: ServerProcess, project: Project, setup: str) -> None:
+    """As Logfire documents: the pull-based SDK needs `read`; with `read_external` it serves code defaults."""
+    with logfire_against(server.url, setup) as lf:
+        theme = lf.var(name=f"ui_theme_{uuid.uuid4().hex[:8]}", type=str, default="light")
+        with theme.get(targeting_key="u1") as resolved:
+            assert resolved.value == "light" and resolved.label is None
