@@ -140,13 +140,13 @@ def _label_body(label: LabeledValue | LabelRef) -> dict[str, Any]:
 
 
 def variable_body(config: VariableConfig) -> dict[str, Any]:
-    """The body of ``POST /v1/variables/`` and ``PUT /v1/variables/{name}/`` for a variable config."""
+    """The body of ``POST /v1/variables/`` and ``PUT /v1/variables/{name}/`` for a variable config (as the Logfire
+    SDK sends it, plus ``external`` when set)."""
     body: dict[str, Any] = {
         "name": config.name,
         "description": config.description,
         "rollout": config.rollout.model_dump(mode="json"),
         "overrides": [override.model_dump(mode="json") for override in config.overrides],
-        "external": config.external,
     }
     if config.json_schema is not None:
         body["json_schema"] = config.json_schema
@@ -158,6 +158,8 @@ def variable_body(config: VariableConfig) -> dict[str, Any]:
         body["example"] = config.example
     if config.labels:
         body["labels"] = {name: _label_body(label) for name, label in config.labels.items()}
+    if config.external:
+        body["external"] = True
     return body
 
 
@@ -228,9 +230,10 @@ class RemoteClient:
         check(self._send("POST", VARIABLES_PATH, json=variable_body(config)), f"creating {config.name!r}")
 
     def replace_variable(self, config: VariableConfig) -> None:
-        """Replace a variable's fields and labels."""
+        """Replace a variable's fields and labels (``external`` included: the config is the whole truth)."""
         path = f"{VARIABLES_PATH}{config.name}/"
-        check(self._send("PUT", path, json=variable_body(config)), f"updating {config.name!r}")
+        body = {**variable_body(config), "external": config.external}
+        check(self._send("PUT", path, json=body), f"updating {config.name!r}")
 
     def delete_variable(self, name: str) -> None:
         """Delete a variable."""

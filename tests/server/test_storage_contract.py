@@ -359,3 +359,20 @@ def test_migrations_create_exactly_the_declared_schema(storage: Storage) -> None
     with storage.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_the_external_flag_round_trips_and_defaults_to_internal(storage: Storage) -> None:
+    project = _project(storage)
+    with storage.write() as tx:
+        public = tx.insert_variable(project.id, "public", VariableFields(external=True))
+        tx.insert_variable(project.id, "internal", VariableFields())
+    with storage.read() as tx:
+        assert [(v.name, v.fields.external) for v in tx.list_variables(project.id)] == [
+            ("internal", False),
+            ("public", True),
+        ]
+    with storage.write() as tx:
+        tx.update_variable(public, VariableFields(external=False))
+    with storage.read() as tx:
+        state = tx.load_project_state(project.id)
+    assert [v.fields.external for v in state.variables] == [False, False]
