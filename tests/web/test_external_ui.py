@@ -43,10 +43,12 @@ def test_external_toggle_settings_and_a_read_external_key(page: Page, live: Live
     assert _external(live, public)
     page.get_by_role("link", name="Settings").click()
     assert page.get_by_label("External").is_checked()
+    assert page.locator(".page-head [data-external]").inner_text() == "external"
     page.get_by_label("External").uncheck()
     page.get_by_role("button", name="Save details").click()
     assert "Settings saved" in page.locator(".alert-ok").inner_text()
     assert not page.get_by_label("External").is_checked() and not _external(live, public)
+    assert page.locator(".page-head [data-external]").count() == 0
     page.get_by_label("External").check()
     page.get_by_role("button", name="Save details").click()
     assert page.get_by_label("External").is_checked() and _external(live, public)
