@@ -4,6 +4,7 @@ server over SQLite and PostgreSQL: all or nothing, an audit entry per variable, 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -111,6 +112,8 @@ def test_all_or_nothing(server: ServerProcess, project: Project) -> None:
             for word in words:
                 assert word in response.text, (word, response.text)
         assert client.post("/v1/variables/bulk/", json={"name": "not a list"}).status_code == 422
+        too_many = client.post("/v1/variables/bulk/", json=[{"name": f"v{i}"} for i in range(1001)])
+        assert too_many.status_code == 422 and "at most 1000" in too_many.text
         after = client.get("/v1/variables/")
         assert after.headers["etag"] == before.headers["etag"]
         assert set(served(client)) == {"kept"} and served(client)["kept"]["description"] == "before"
@@ -137,3 +140,30 @@ def test_needs_the_write_scope(server: ServerProcess, project: Project) -> None:
         refused = client.post("/v1/variables/bulk/", json=[item("x")])
     assert refused.status_code == 403 and "'write'" in refused.text
     assert httpx.post(f"{server.url}/v1/variables/bulk/", json=[item("x")]).status_code == 401
+
+
+def test_concurrent_bulk_writes_in_opposite_orders_all_apply(server: ServerProcess, project: Project) -> None:
+    with server.client(project) as client:
+        client.post("/v1/variables/bulk/", json=[item("left"), item("right")]).raise_for_status()
+    statuses: list[int] = []
+
+    def writer(order: list[str], tag: str) -> None:
+        with server.client(project) as client:
+            for round_ in range(5):
+                payload = [item(name, description=f"{tag}{round_}") for name in order]
+                statuses.append(client.post("/v1/variables/bulk/", json=payload).status_code)
+
+    threads = [
+        threading.Thread(target=writer, args=(["left", "right"], "a")),
+        threading.Thread(target=writer, args=(["right", "left"], "b")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert statuses == [200] * 10
+    with server.client(project) as client:
+        config = served(client)
+        # Each request is atomic: both variables carry the description of the same (last) request.
+        assert config["left"]["description"] == config["right"]["description"]
+        assert len(client.get("/v1/variables/left/history/").json()["changes"]) == 11

@@ -273,9 +273,11 @@ def bulk_upsert(
     results: list[tuple[VariableView, bool]] = []
     changes: list[Change] = []
     with ctx.storage.write() as tx:
+        # Lock in name order, so two bulk writes naming the same variables in other orders cannot deadlock.
+        existing = {name: tx.lock_variable(project_id, name) for name in sorted(seen)}
         for index, body in enumerate(bodies):
             try:
-                current = tx.lock_variable(project_id, body.name)
+                current = existing[body.name]
                 if current is None:
                     if body.revision is not None:
                         raise PreconditionFailedError(
