@@ -36,9 +36,21 @@ class RemoteOptions:
     """Timeout of each HTTP request (and of connecting the SSE stream)."""
     sse_read_timeout: timedelta = timedelta(seconds=90)
     """A stream silent for this long (no event, no keep-alive) is treated as dead and reconnected."""
+    report_usage: bool = True
+    """Send evaluation counts per variable, label and version to ``POST /v1/usage/`` (what the UI's usage charts,
+    "last seen" and stale badges show). Counting costs nanoseconds per ``get()``; sending happens in the
+    background every `usage_interval`, at shutdown and before a fork."""
+    usage_interval: timedelta = timedelta(seconds=60)
+    """How often usage counts are sent."""
 
     def __post_init__(self) -> None:
-        for name in ("polling_interval", "first_fetch_timeout", "request_timeout", "sse_read_timeout"):
+        for name in (
+            "polling_interval",
+            "first_fetch_timeout",
+            "request_timeout",
+            "sse_read_timeout",
+            "usage_interval",
+        ):
             value = getattr(self, name)
             if is_number(value):
                 value = timedelta(seconds=value)

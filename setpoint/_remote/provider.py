@@ -34,6 +34,7 @@ from setpoint._remote.client import (
 from setpoint._remote.lkg import InvalidResponseError, merge_response
 from setpoint._remote.options import RemoteOptions
 from setpoint._remote.sse import Backoff, listen
+from setpoint._remote.usage import UsageReporter
 from setpoint._sdk.providers.base import Provider
 from setpoint.config import VariablesConfig
 from setpoint.exceptions import RemoteError
@@ -74,6 +75,8 @@ class RemoteProvider(Provider):
         self._started = False
         self._shut_down = False
         self._pid = os.getpid()
+        self.usage: UsageReporter | None = UsageReporter(options) if options.report_usage else None
+        """Sends evaluation counts to the server (None with ``RemoteOptions(report_usage=False)``)."""
         self._init_threading()
         self._register_fork_handler()
 
@@ -123,6 +126,8 @@ class RemoteProvider(Provider):
             return
         self._started = True
         self._start_threads()
+        if self.usage is not None:
+            self.usage.start()
 
     def _start_threads(self) -> None:
         self._poller = threading.Thread(target=self._poll_loop, name="setpoint-remote-poller", daemon=True)
@@ -143,6 +148,8 @@ class RemoteProvider(Provider):
         for thread in (self._poller, self._sse_thread):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if self.usage is not None:  # sends the counts not yet reported
+            self.usage.close(5.0 if deadline is None else max(0.5, deadline - time.monotonic()))
         self._client.close()
 
     def __repr__(self) -> str:

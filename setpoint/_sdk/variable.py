@@ -12,6 +12,7 @@ import builtins
 import logging
 import re
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -24,7 +25,7 @@ from opentelemetry import trace as otel_trace
 from pydantic import TypeAdapter, ValidationError
 
 from setpoint._core.evaluator import CompiledConfig, CompiledVariable, Evaluation
-from setpoint._sdk import spans
+from setpoint._sdk import spans, usage
 from setpoint._sdk import state as sdk_state
 from setpoint._sdk.registry import register
 from setpoint._sdk.resolved import Reason, Resolved
@@ -79,7 +80,7 @@ class _DefaultFunctionError(Exception):
 class _Bound:
     """A variable bound to one compiled config and SDK state (rebuilt when either changes)."""
 
-    __slots__ = ("compiled", "outcomes", "resource", "state", "static", "variable", "wanted")
+    __slots__ = ("compiled", "hits", "outcomes", "resource", "state", "static", "static_hits", "variable", "wanted")
 
     def __init__(
         self, state: sdk_state.SdkState | None, compiled: CompiledConfig | None, variable: CompiledVariable | None
@@ -97,6 +98,10 @@ class _Bound:
         still checked against the entry's evaluation."""
         self.static: Resolved[Any] | None = None
         """The result of every ``get()`` without ``label=`` when it depends on nothing, else None."""
+        self.static_hits = 0
+        """Resolutions served `static` since the last usage harvest (`setpoint._sdk.usage`)."""
+        self.hits: defaultdict[int, int] = defaultdict(int)
+        """Resolutions per prebuilt outcome (keyed like `outcomes`) since the last usage harvest."""
 
 
 class Variable(Generic[T]):
@@ -106,6 +111,7 @@ class Variable(Generic[T]):
     """
 
     __slots__ = (
+        "__weakref__",
         "_bound",
         "_default",
         "_default_is_function",
@@ -150,6 +156,7 @@ class Variable(Generic[T]):
         self._parsed: dict[tuple[int | None, str], tuple[bool, Any]] = {}
         self._warned: set[object] = set()
         self._bound = _Bound(None, None, None)
+        usage.track(self)
 
     # --- properties used by `VariablesConfig.from_variables` and users ---------------------------------
 
@@ -213,7 +220,9 @@ class Variable(Generic[T]):
         try:
             overrides = _OVERRIDES.get()
             if overrides is not None and self._name in overrides:
-                return self._resolve_full(state, targeting_key, attributes, label)[0]
+                full = self._resolve_full(state, targeting_key, attributes, label)[0]
+                usage.count_slow(full)
+                return full
             compiled = state.provider.compiled
             bound = self._bound
             if bound.compiled is not compiled or bound.state is not state:
@@ -221,10 +230,13 @@ class Variable(Generic[T]):
             if label is None:
                 static = bound.static
                 if static is not None:
+                    bound.static_hits += 1
                     return static
             variable = bound.variable
             if variable is None or self._default_is_function:
-                return self._resolve_full(state, targeting_key, attributes, label)[0]
+                full = self._resolve_full(state, targeting_key, attributes, label)[0]
+                usage.count_slow(full)
+                return full
             if targeting_key is None:
                 targeting = TARGETING.get()
                 if targeting is not None:
@@ -241,14 +253,18 @@ class Variable(Generic[T]):
             ):
                 merged = _merge_wanted(bound, state, wanted, attributes)
             evaluation = variable.evaluate(targeting_key, merged, label)
-            resolved = bound.outcomes.get(id(evaluation))
+            outcome_id = id(evaluation)
+            resolved = bound.outcomes.get(outcome_id)
             if resolved is None or resolved._evaluation is not evaluation:
                 resolved = self._outcome(bound, evaluation)
+            bound.hits[outcome_id] += 1
             return resolved
         except _DefaultFunctionError as failed:
             raise failed.error from None
         except Exception as exc:
-            return self._error_result(exc, targeting_key, attributes)
+            resolved = self._error_result(exc, targeting_key, attributes)
+            usage.count_slow(resolved)
+            return resolved
 
     def _get_traced(
         self,
@@ -268,6 +284,7 @@ class Variable(Generic[T]):
             raise failed.error from None
         except Exception as exc:
             resolved = self._error_result(exc, targeting_key, attributes)
+        usage.count_slow(resolved)
         try:
             spans.record_span(tracer, self._span_name, resolved, targeting_key, start, static)
         except Exception:  # a broken exporter or processor must not break the application
@@ -336,6 +353,7 @@ class Variable(Generic[T]):
                 bound.static = self._unknown_outcome(bound)
         if len(self._parsed) > _MAX_PARSED:
             self._parsed.clear()
+        usage.retire(self._bound)
         self._bound = bound
         return bound
 
@@ -366,6 +384,7 @@ class Variable(Generic[T]):
                 resolved = Resolved(self._name, self._default_value(), reason, exception=parsed, evaluation=evaluation)
         if len(bound.outcomes) >= _MAX_OUTCOMES:  # only if the core ever builds evaluations per call
             bound.outcomes.clear()
+            bound.hits.clear()  # their keys are ids of the dropped outcomes
         bound.outcomes[id(evaluation)] = resolved
         return resolved
 

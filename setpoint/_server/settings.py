@@ -37,6 +37,12 @@ class Settings:
         default_factory=lambda: float(os.environ.get("SETPOINT_SSE_KEEPALIVE_SECONDS") or 15.0)
     )
     migrate_on_start: bool = True
+    stale_days: int = field(default_factory=lambda: _env_int("SETPOINT_STALE_DAYS", 30))
+    """A variable nobody evaluated for this many days (or served one way this long) is flagged stale."""
+    usage_hourly_days: int = field(default_factory=lambda: _env_int("SETPOINT_USAGE_HOURLY_DAYS", 30))
+    """Hourly evaluation counts are kept this many days, then rolled up into days."""
+    usage_retention_days: int = field(default_factory=lambda: _env_int("SETPOINT_USAGE_RETENTION_DAYS", 400))
+    """Evaluation counts older than this are deleted."""
 
     @property
     def effective_database_url(self) -> str:

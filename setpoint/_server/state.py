@@ -10,6 +10,7 @@ from setpoint._server.auth import KeyCache
 from setpoint._server.events import AuditWatcher, EventHub, PostgresListener
 from setpoint._server.services.changes import Change, ChangeSink
 from setpoint._server.services.context import ServiceContext
+from setpoint._server.services.usage.rollup import RollupJob
 from setpoint._server.settings import Settings
 from setpoint._server.snapshot import SnapshotCache
 from setpoint._server.storage import Storage
@@ -31,6 +32,7 @@ class ServerState:
     hub: EventHub
     listener: PostgresListener | None = field(default=None)
     watcher: AuditWatcher | None = field(default=None)
+    rollup: RollupJob | None = field(default=None)
 
     @classmethod
     def create(cls, settings: Settings, storage: Storage) -> ServerState:
@@ -81,7 +83,10 @@ class ServerState:
             self.snapshots.invalidate(entry.project_id)
 
     def start(self) -> None:
-        """Start cross-process change delivery: LISTEN on PostgreSQL, audit polling on SQLite."""
+        """Start cross-process change delivery (LISTEN on PostgreSQL, audit polling on SQLite) and the usage
+        rollup job."""
+        self.rollup = RollupJob(self.storage, self.settings)
+        self.rollup.start()
         if self.storage.dialect == "postgresql" and isinstance(self.storage, SqlStorage):
             conninfo = self.storage.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             self.listener = PostgresListener(conninfo, self.ctx.sink.handle_payload, self._on_reconnect)
@@ -94,6 +99,9 @@ class ServerState:
         """Stop the listener, end SSE streams and finish pending ``last_used_at`` writes."""
         self.hub.close()
         self.keys.close()
+        if self.rollup is not None:
+            self.rollup.stop()
+            self.rollup = None
         if self.listener is not None:
             self.listener.stop()
             self.listener = None

@@ -29,6 +29,7 @@ from setpoint._server.storage.records import (
     VariableType,
     Version,
 )
+from setpoint._server.storage.usage import UsageStore
 
 
 class StorageError(Exception):
@@ -271,6 +272,9 @@ class Storage(ABC):
 
     url: str
     """The database URL (with any password masked)."""
+
+    usage: UsageStore
+    """SDK evaluation counts and code references (``storage/usage.py``)."""
 
     @abstractmethod
     def read(self) -> AbstractContextManager[ReadTx]:

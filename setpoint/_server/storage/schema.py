@@ -173,3 +173,55 @@ sessions = sa.Table(
     _ts("created_at"),
     _ts("expires_at"),
 )
+
+# Evaluation counts reported by SDKs: one row per project, variable, label, version, reason and time bucket
+# (hourly, rolled up to days after `Settings.usage_hourly_days`). "No label" is '' and "no version" is 0 so
+# that the unique key (and with it the upsert) works the same on both databases.
+usage_counts = sa.Table(
+    "usage_counts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("variable", sa.String(200), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("reason", sa.String(20), nullable=False),
+    sa.Column("granularity", sa.String(4), nullable=False),
+    _ts("bucket_start"),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint(
+        *("project_id", "variable", "label", "version", "reason", "granularity", "bucket_start"),
+        name="uq_usage_counts_key",
+    ),
+    sa.Index("ix_usage_counts_bucket", "granularity", "bucket_start"),
+)
+
+# Which SDK processes read a variable, and when one last did.
+usage_instances = sa.Table(
+    "usage_instances",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("variable", sa.String(200), nullable=False),
+    sa.Column("instance_id", sa.String(64), nullable=False),
+    sa.Column("sdk", sa.String(100), nullable=False),
+    _ts("last_seen_at"),
+    sa.UniqueConstraint("project_id", "variable", "instance_id", name="uq_usage_instances_key"),
+)
+
+# Where code defines variables, as uploaded by `setpoint refs --upload` (one upload replaces a repository's rows).
+code_refs = sa.Table(
+    "code_refs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("repository", sa.String(300), nullable=False),
+    sa.Column("variable", sa.String(200), nullable=True),
+    sa.Column("path", sa.String(1000), nullable=False),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("call", sa.String(100), nullable=False),
+    sa.Column("commit_sha", sa.String(100), nullable=True),
+    sa.Column("branch", sa.String(300), nullable=True),
+    _ts("uploaded_at"),
+    sa.Index("ix_code_refs_project_repository", "project_id", "repository"),
+)

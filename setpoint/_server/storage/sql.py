@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from setpoint._server.storage.base import ReadTx, Storage, WriteTx
 from setpoint._server.storage.sql_read import SqlReadTx
 from setpoint._server.storage.sql_write import NOTIFY_CHANNEL, SqlWriteTx
+from setpoint._server.storage.usage import UsageStore
 
 __all__ = ["NOTIFY_CHANNEL", "SqlReadTx", "SqlStorage", "SqlWriteTx"]
 
@@ -25,6 +26,7 @@ class SqlStorage(Storage):
         self.engine = engine
         self.dialect = engine.dialect.name
         self.url = engine.url.render_as_string(hide_password=True)
+        self.usage = UsageStore(engine)
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
