@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "setpoint._cli.keys",
     "setpoint._cli.variables",
     "setpoint._cli.mcp",
+    "setpoint._cli.refs",
 )
 
 

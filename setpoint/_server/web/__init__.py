@@ -14,7 +14,14 @@ from starlette.responses import RedirectResponse, Response
 from setpoint._server.api import api_keys
 from setpoint._server.api import editing as editing_api
 from setpoint._server.services.errors import ServiceError
-from setpoint._server.web import views_auth, views_project, views_segments, views_targeting, views_variables
+from setpoint._server.web import (
+    views_auth,
+    views_project,
+    views_segments,
+    views_targeting,
+    views_usage,
+    views_variables,
+)
 from setpoint._server.web.headers import UiSecurityHeaders
 from setpoint._server.web.render import templates
 from setpoint._server.web.session import CsrfError, LoginRequiredError
@@ -60,6 +67,7 @@ def install(app: FastAPI) -> None:
         views_targeting.router,
         views_segments.router,
         views_project.router,
+        views_usage.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

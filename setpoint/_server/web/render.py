@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -47,6 +48,18 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else ""
 
 
+def _ago(value: Any) -> str:
+    """How long ago ``value`` was, in the largest whole unit (``3 min ago``, ``2 days ago``)."""
+    if value is None:
+        return ""
+    seconds = max(0, int((datetime.now(UTC) - value).total_seconds()))
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''} ago"
+    return "just now"
+
+
 def _actor(actor: str) -> str:
     if actor.startswith("user:"):
         return actor[5:]
@@ -60,6 +73,7 @@ templates.env.filters["pretty"] = _pretty
 templates.env.filters["short"] = _short
 templates.env.filters["when"] = _when
 templates.env.filters["actor"] = _actor
+templates.env.filters["ago"] = _ago
 templates.env.filters["pct"] = lambda w: f"{float(w) * 100:g}"
 templates.env.filters["urlpart"] = lambda s: quote(str(s), safe="")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -10,6 +11,8 @@ from starlette.responses import Response
 
 from setpoint._server.services import catalog, editing, lifecycle
 from setpoint._server.services.errors import InvalidError, ServiceError
+from setpoint._server.services.usage import report as usage_report
+from setpoint._server.storage.usage import hour_start
 from setpoint._server.web import targeting_form
 from setpoint._server.web.render import Page, field, page, revision
 
@@ -33,6 +36,8 @@ def _targeting_page(
     with current.ctx.storage.read() as tx:
         segments = [s.key for s in tx.list_segments(current.project.id)]
     rollout, overrides = draft if draft is not None else (record.fields.rollout, record.fields.overrides)
+    end = hour_start(datetime.now(UTC)) + timedelta(hours=1)
+    observed = usage_report.usage_series(current.ctx, current.project.id, name, end - timedelta(hours=24), end)
     return current.render(
         "variable_targeting.html",
         status_code,
@@ -41,6 +46,8 @@ def _targeting_page(
         rollout=rollout.get("labels", {}),
         overrides=overrides,
         segments=segments,
+        observed=observed.split(),
+        observed_total=observed.total,
         kinds=targeting_form.KIND_LABELS,
         kinds_json=targeting_form.kinds_json(),
         operand_field=targeting_form.operand_field,

@@ -10,9 +10,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from setpoint._server.api.deps import server_state
 from setpoint._server.services import catalog, editing, lifecycle
 from setpoint._server.services import types as type_service
 from setpoint._server.services.errors import ServiceError
+from setpoint._server.services.usage import report as usage_report
 from setpoint._server.storage.records import LabelTarget
 from setpoint._server.web import session as sessions
 from setpoint._server.web.render import Page, field, page, revision
@@ -25,7 +27,18 @@ Current = Annotated[Page, Depends(page)]
 async def variables(current: Current, q: str = "") -> Response:
     """Every variable: type, description, what it serves by default, label and version counts."""
     rows = await run_in_threadpool(catalog.list_summaries, current.ctx, current.project.id, q)
-    return current.render("variables.html", rows=rows, q=q, nav="variables")
+    stale_days = server_state(current.request).settings.stale_days
+    status = await run_in_threadpool(usage_report.list_status, current.ctx, current.project.id, stale_days)
+    return current.render(
+        "variables.html",
+        rows=rows,
+        q=q,
+        nav="variables",
+        usage=status.usage,
+        stale=status.stale,
+        stale_count=len(status.stale),
+        in_code=status.in_code,
+    )
 
 
 def _new_form(current: Page, values: dict[str, str], error: str = "", status_code: int = 200) -> Response:

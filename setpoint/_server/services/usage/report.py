@@ -174,3 +174,30 @@ def stale_variables(
         if reason is not None:
             found.append(StaleVariable(variable.name, reason, seen.last_seen_at if seen else None))
     return found
+
+
+@dataclass(frozen=True)
+class ListStatus:
+    """Usage facts for the variables list."""
+
+    usage: dict[str, VariableUsage]
+    stale: dict[str, str]
+    """Stale variable name -> why."""
+    in_code: set[str] | None
+    """Names some uploaded code defines (None: no code references uploaded, so nothing is flagged)."""
+
+
+def list_status(ctx: ServiceContext, project_id: int, stale_days: int, now: datetime | None = None) -> ListStatus:
+    """Last seen, stale flags and code presence of every variable of a project."""
+    from setpoint._server.services.usage.refs import defined_names
+
+    now = now or datetime.now(UTC)
+    overview = usage_overview(ctx, project_id, now)
+    with ctx.storage.read() as tx:
+        variables = tx.list_variables(project_id)
+    stale = {}
+    for variable in variables:
+        reason = stale_reason(variable, overview.get(variable.name), now, stale_days)
+        if reason is not None:
+            stale[variable.name] = reason
+    return ListStatus(overview, stale, defined_names(ctx, project_id))
