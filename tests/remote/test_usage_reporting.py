@@ -5,12 +5,12 @@ killed, and are not double counted by forked workers."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +185,7 @@ def test_a_killed_app_loses_at_most_one_interval(project: Project, tmp_path: Pat
 def test_failed_sends_are_merged_into_the_next_and_never_raise(project: Project) -> None:
     """The server is unreachable for a while: get() never notices, and the counts arrive in the next send."""
     _setup_flag(project)
-    bad = setpoint.RemoteOptions(url="http://127.0.0.1:9", api_key=project.read_key, usage_interval=3600)
+    bad = setpoint.RemoteOptions(url="http://127.0.0.1:9", api_key=project.read_key, usage_interval=timedelta(hours=1))
     reporter = UsageReporter(bad)
     reporter.start()
     try:

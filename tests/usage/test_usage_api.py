@@ -103,11 +103,12 @@ def test_ranges_are_checked(project: Project) -> None:
 
 
 def test_code_refs_need_a_write_key_and_replace_per_repository(project: Project) -> None:
-    body = {
+    ref: dict[str, Any] = {"variable": "flag", "path": "app/settings.py", "line": 3, "call": "setpoint.var"}
+    body: dict[str, Any] = {
         "repository": "api",
         "commit": "abc123",
         "branch": "main",
-        "refs": [{"variable": "flag", "path": "app/settings.py", "line": 3, "call": "setpoint.var"}],
+        "refs": [ref],
     }
     with _client(project, project.read_key) as api:
         assert api.post("/v1/code-refs/", json=body).status_code == 403
@@ -117,7 +118,7 @@ def test_code_refs_need_a_write_key_and_replace_per_repository(project: Project)
         assert [(r["repository"], r["path"], r["line"], r["commit"]) for r in refs] == [
             ("api", "app/settings.py", 3, "abc123")
         ]
-        bad = api.post("/v1/code-refs/", json={**body, "refs": [{**body["refs"][0], "line": 0}]})
+        bad = api.post("/v1/code-refs/", json={**body, "refs": [{**ref, "line": 0}]})
         assert bad.status_code == 422
         assert len(api.get("/v1/code-refs/").json()) == 1
 
