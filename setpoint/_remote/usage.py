@@ -55,7 +55,7 @@ class UsageReporter:
         self._register_hooks()
 
     def _init_threading(self) -> None:
-        self._lock = threading.Lock()  # guards _pending and the client; never held by get()
+        self._lock = threading.RLock()  # guards _pending and the client; never taken by get()
         self._stop = threading.Event()
         self._client: RemoteClient | None = None
         self._thread: threading.Thread | None = None
