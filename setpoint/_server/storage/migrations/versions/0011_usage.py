@@ -1,7 +1,7 @@
 """usage counts, reporting instances and code references
 
 Revision ID: 0011
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-30 09:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
