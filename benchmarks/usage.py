@@ -28,10 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks._report import REPO_ROOT, add_record_option, cpu_model, load_average, record_section
+from _report import REPO_ROOT, add_record_option, cpu_model, load_average, record_section
 
 CHILD = r"""
 import gc, json, sys, time
