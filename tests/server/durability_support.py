@@ -6,12 +6,17 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+import typer
+from typer.testing import CliRunner
 
+from setpoint._cli import data as data_cli
+from setpoint._cli import migrate as migrate_cli
 from setpoint._server.services.changes import ChangeSink
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.storage import open_storage
@@ -19,9 +24,30 @@ from setpoint._server.storage.schema import metadata
 from tests.server.support import CLI, Project, ServerProcess, make_project, subprocess_env
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``setpoint ARGS`` of this checkout; the finished process (not checked)."""
-    return subprocess.run([*CLI, *args], env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+@dataclass(frozen=True)
+class Ran:
+    """How a command ended."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str) -> Ran:
+    """Run ``setpoint ARGS`` (the data commands) in this process, as Typer parses and runs them."""
+    app = typer.Typer()
+    data_cli.register(app)
+    app.command("migrate")(migrate_cli.migrate)
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def run_cli_process(*args: str, timeout: float = 120) -> Ran:
+    """Run ``setpoint ARGS`` of this checkout in a child process (the installed entry point's path)."""
+    done = subprocess.run([*CLI, *args], env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+    return Ran(done.returncode, done.stdout, done.stderr)
 
 
 def _plain(value: Any) -> Any:

@@ -27,6 +27,7 @@ from tests.server.durability_support import (
     make_history,
     new_project,
     run_cli,
+    run_cli_process,
     served,
 )
 from tests.server.logfire_support import wait_for
@@ -108,7 +109,7 @@ def test_copy_sqlite_instance_to_postgresql(
     finally:
         source.stop()
 
-    copied = run_cli("copy-data", "--data-dir", str(sqlite_dir), "--to", postgres_database)
+    copied = run_cli_process("copy-data", "--data-dir", str(sqlite_dir), "--to", postgres_database)
     assert copied.returncode == 0, copied.stderr
     assert "sessions: 1 not copied" in copied.stdout
 
