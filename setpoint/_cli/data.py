@@ -89,11 +89,18 @@ def copy_data(
     from setpoint._server.settings import Settings
     from setpoint._server.storage import open_storage
     from setpoint._server.storage.copy import TransferError, copy_instance
-    from setpoint._server.storage.engines import normalize_url
+    from setpoint._server.storage.engines import in_use, normalize_url, sqlite_path
 
     source_url = Settings(data_dir=data_dir, database_url=database_url).effective_database_url
     if normalize_url(source_url) == normalize_url(to):
         raise _fail("--to is the source database itself: give a new, empty database")
+    source_file = sqlite_path(source_url)
+    if source_file is not None and source_file.exists() and in_use(source_file):
+        typer.echo(
+            f"warning: a Setpoint process is using {source_file}; the copy is a consistent snapshot, but changes "
+            "made after it will not be in the target: stop the server before moving",
+            err=True,
+        )
     try:
         source = open_storage(source_url)
         target = open_storage(to)

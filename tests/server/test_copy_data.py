@@ -206,3 +206,22 @@ def test_copy_refuses_a_target_with_foreign_tables(tmp_path: Path) -> None:
     refused = run_cli("copy-data", "--data-dir", str(source), "--to", f"sqlite:///{target}")
     assert refused.returncode == 1
     assert "not Setpoint's (orders)" in refused.stderr
+
+
+def test_copy_from_an_instance_in_use_warns_and_copies_a_consistent_snapshot(tmp_path: Path) -> None:
+    source_url = f"sqlite:///{tmp_path / 'src' / 'setpoint.db'}"
+    running = open_storage(source_url)  # what a running server holds
+    running.migrate()
+    project = new_project(source_url)
+    try:
+        target_url = f"sqlite:///{tmp_path / 'target.db'}"
+        copied = run_cli("copy-data", "--database-url", source_url, "--to", target_url)
+    finally:
+        running.dispose()
+    assert copied.returncode == 0, copied.stderr
+    assert "warning: a Setpoint process is using" in copied.stderr and "stop the server" in copied.stderr
+    assert dump_tables(target_url)["api_keys"] == dump_tables(source_url)["api_keys"]
+    assert [p["name"] for p in dump_tables(target_url)["projects"]] == [project.name]
+
+    quiet = run_cli("copy-data", "--database-url", source_url, "--to", f"sqlite:///{tmp_path / 'second.db'}")
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr

@@ -61,6 +61,16 @@ class InstanceLock:
         self._file.close()
 
 
+def in_use(database: Path) -> bool:
+    """Whether a Setpoint process (a server, a command) has ``database`` open right now."""
+    try:
+        lock = InstanceLock(database, exclusive=True)
+    except BlockingIOError:
+        return True
+    lock.release()
+    return False
+
+
 def normalize_url(url: str) -> str:
     """Map ``postgresql://`` and ``postgres://`` to the psycopg 3 driver that Setpoint ships with."""
     for prefix in ("postgresql://", "postgres://"):
@@ -114,6 +124,8 @@ def open_storage(url: str, *, sqlite_synchronous: str = SQLITE_SYNCHRONOUS) -> S
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 storage.on_dispose(InstanceLock(path, exclusive=False).release)
+            except PermissionError:
+                pass  # a read-only directory: nothing to detect a running instance with, nothing to restore into
             except BlockingIOError:
                 storage.dispose()
                 message = f"{path} is being restored (setpoint restore); try again when it is done"
