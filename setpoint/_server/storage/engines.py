@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
+import weakref
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,22 +45,25 @@ class InstanceLock:
 
     def __init__(self, database: Path, *, exclusive: bool) -> None:
         self.path = lock_path(database)
-        self._file = self.path.open("a+b")
+        # A bare descriptor, not a file object: a storage that is never disposed must not warn when collected.
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if sys.platform == "win32":  # pragma: no cover - no flock; restore cannot detect a running server there
             return
         import fcntl
 
         try:
-            fcntl.flock(self._file, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            fcntl.flock(self._fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._file.close()
+            self.release()
             raise
         except OSError:  # pragma: no cover - a file system without flock: no detection, no refusal
             pass
 
     def release(self) -> None:
-        """Drop the lock (closing the file releases it)."""
-        self._file.close()
+        """Drop the lock (closing the descriptor releases it); idempotent."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def in_use(database: Path) -> bool:
@@ -123,7 +128,8 @@ def open_storage(url: str, *, sqlite_synchronous: str = SQLITE_SYNCHRONOUS) -> S
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                storage.on_dispose(InstanceLock(path, exclusive=False).release)
+                lock = InstanceLock(path, exclusive=False)
+                storage.on_dispose(weakref.finalize(storage, lock.release))  # also released if never disposed
             except PermissionError:
                 pass  # a read-only directory: nothing to detect a running instance with, nothing to restore into
             except BlockingIOError:
