@@ -48,6 +48,7 @@ def _fsync(path: Path) -> None:
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    conn.execute("PRAGMA synchronous=FULL")
     return conn
 
 
@@ -172,6 +173,7 @@ def restore_sqlite(backup: Path, database: Path, *, overwrite: bool = False) -> 
                 target.close()
         finally:
             source.close()
+        _fsync(database.parent)  # the file may be new: make its directory entry durable too
         engine = sqlite_engine(f"sqlite:///{database}")
         try:
             upgrade(engine)
