@@ -19,6 +19,7 @@ app = typer.Typer(
 _COMMAND_MODULES = (
     "setpoint._cli.serve",
     "setpoint._cli.migrate",
+    "setpoint._cli.data",
     "setpoint._cli.keys",
     "setpoint._cli.variables",
     "setpoint._cli.mcp",

@@ -44,6 +44,10 @@ class StaleRevisionError(StorageError):
     """The row changed since it was read (optimistic concurrency)."""
 
 
+class DatabaseInUseError(StorageError):
+    """Another Setpoint process holds the SQLite database that an operation needs alone (restore)."""
+
+
 class ReadTx(ABC):
     """Reads inside one transaction."""
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -27,6 +27,11 @@ class SqlStorage(Storage):
         self.dialect = engine.dialect.name
         self.url = engine.url.render_as_string(hide_password=True)
         self.usage = UsageStore(engine)
+        self._on_dispose: list[Callable[[], None]] = []
+
+    def on_dispose(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once when the storage is disposed (e.g. to release a file lock)."""
+        self._on_dispose.append(callback)
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
@@ -65,5 +70,8 @@ class SqlStorage(Storage):
             conn.execute(sa.text("SELECT 1"))
 
     def dispose(self) -> None:
-        """Close all pooled connections."""
+        """Close all pooled connections (and release what :meth:`on_dispose` registered)."""
         self.engine.dispose()
+        callbacks, self._on_dispose = self._on_dispose, []
+        for callback in callbacks:
+            callback()
