@@ -37,10 +37,16 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _load(text: str) -> Any:
@@ -88,9 +94,9 @@ def expand(text: str) -> list[dict[str, Any]]:
 def setpoint_context(context: dict[str, Any]) -> dict[str, Any]:
     """A LaunchDarkly context as Setpoint's targeting key and attributes (kind ``k`` -> ``k.<name>``)."""
     if "kind" not in context:  # a legacy user: built-in attributes plus "custom"
-        attributes = {name: context[name] for name in LEGACY_USER_BUILTINS if name in context}
-        attributes.update(context.get("custom") or {})
-        return {"key": context.get("key"), "attributes": attributes}
+        legacy = {name: context[name] for name in LEGACY_USER_BUILTINS if name in context}
+        legacy.update(context.get("custom") or {})
+        return {"key": context.get("key"), "attributes": legacy}
     parts = (
         {kind: part for kind, part in context.items() if kind != "kind"}
         if context["kind"] == "multi"
@@ -248,7 +254,7 @@ def main() -> None:
         "index of the first matching rule, null for none, 'refused' when Setpoint refuses the config at write time",
         "skipped": dict(sorted(skipped.items())),
     }
-    lines = ['{"header": ' + json.dumps(header, sort_keys=True) + ',', ' "vectors": [']
+    lines = ['{"header": ' + json.dumps(header, sort_keys=True) + ",", ' "vectors": [']
     rows = [json.dumps(v, sort_keys=True, separators=(",", ":")) for v in vectors]
     lines.append(",\n".join(rows))
     lines.append("]}")

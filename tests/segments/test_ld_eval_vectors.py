@@ -166,6 +166,7 @@ def _ld_outcome(case: dict[str, Any]) -> int | str | None:
     evaluator = Evaluator(lambda key: None, segments.get, lambda key: (None, "NOT_CONFIGURED"), logging.getLogger())
     context = Context.from_dict(case["ld_context"]) if "kind" in case["ld_context"] else _legacy(case["ld_context"])
     detail = evaluator.evaluate(flag, context, EventFactory(False)).detail
+    assert detail is not None
     if detail.reason["kind"] == "ERROR":
         return "refused"
     return None if detail.value == 0 else int(detail.value) - 1
