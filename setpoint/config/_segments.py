@@ -15,16 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from setpoint._core import operators as ops
 
@@ -178,11 +169,15 @@ class SegmentRule(BaseModel):
     id: str | None = None
     description: str | None = None
     clauses: list[SegmentClause] = Field(min_length=1)
-    weight: int | None = Field(default=None, ge=0, le=MAX_WEIGHT)
+    weight: int | None = Field(default=None, ge=0, le=MAX_WEIGHT, exclude_if=lambda v: v is None)
     """Thousandths of a percent (0-100000) of the matching contexts that are in the segment; None: all."""
-    bucket_by: str | None = Field(default=None, alias="bucketBy", min_length=1, max_length=256)
+    bucket_by: str | None = Field(
+        default=None, alias="bucketBy", min_length=1, max_length=256, exclude_if=lambda v: v is None
+    )
     """The attribute (reference) whose value is bucketed; None: the key of ``rollout_context_kind``."""
-    rollout_context_kind: ContextKind | None = Field(default=None, alias="rolloutContextKind")
+    rollout_context_kind: ContextKind | None = Field(
+        default=None, alias="rolloutContextKind", exclude_if=lambda v: v is None
+    )
     """The context kind that is bucketed; None: ``user``."""
 
     _bucket_path: tuple[str, ...] = PrivateAttr(default=("key",))
@@ -201,14 +196,6 @@ class SegmentRule(BaseModel):
     def bucket_path(self) -> tuple[str, ...]:
         """`bucket_by` as a path; ``("key",)`` when it is not set."""
         return self._bucket_path
-
-    @model_serializer(mode="wrap")
-    def _drop_unset_rollout(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
-        data = handler(self)
-        if isinstance(data, dict) and self.weight is None:
-            for name in ("weight", "bucket_by", "bucketBy", "rollout_context_kind", "rolloutContextKind"):
-                data.pop(name, None)
-        return data
 
 
 class SegmentTarget(BaseModel):
@@ -236,15 +223,8 @@ class Segment(BaseModel):
     excluded_contexts: list[SegmentTarget] = []
     """Excluded keys of other context kinds."""
     rules: list[SegmentRule] = []
-    salt: str = Field(default="", max_length=256)
+    salt: str = Field(default="", max_length=256, exclude_if=lambda v: not v)
     """Mixed into the bucketing of weighted rules (LaunchDarkly's segment ``salt``: copy it to port a segment)."""
-
-    @model_serializer(mode="wrap")
-    def _drop_empty_salt(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
-        data = handler(self)
-        if isinstance(data, dict) and not self.salt:
-            data.pop("salt", None)
-        return data
 
     def referenced_segments(self) -> set[str]:
         """Keys of the segments this one references through ``segmentMatch`` clauses."""
