@@ -65,7 +65,7 @@ def test_legacy_literals_are_rewritten_into_strict_forms_that_mean_the_same(engi
     strict = {"key": "strict", "name": "Strict", "rules": [{"clauses": [{"attribute": "t", "op": "before",
               "values": ["2024-01-01T00:00:00.5+02:00"]}]}]}  # fmt: skip
     try:
-        migrate.upgrade(engine, "0003")
+        migrate.upgrade(engine, "0005")
         _insert(engine, [LEGACY, strict])
         with pytest.raises(ValueError, match="is not a timestamp"):
             Segment.model_validate(LEGACY)  # what the stored data would do without the migration
