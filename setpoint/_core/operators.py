@@ -8,6 +8,7 @@ float alike), strings and null are four different kinds, so ``1 == True`` and ``
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -25,11 +26,15 @@ __all__ = [
     "compile_is_in",
     "compile_number",
     "compile_regex",
+    "compile_rfc3339",
     "compile_semver",
     "compile_starts_with",
+    "compile_strict_semver",
     "is_number",
     "parse_date_millis",
+    "parse_rfc3339_millis",
     "parse_semver",
+    "parse_strict_semver",
 ]
 
 Predicate = Callable[[Any], bool]
@@ -230,6 +235,103 @@ def compile_semver(op: Literal["eq", "lt", "gt"], literal: Any) -> Predicate:
 
     def compare(v: Any) -> bool:
         version = parse_semver(v)
+        if version is None:
+            return False
+        order = version.compare(bound)
+        return order == 0 if op == "eq" else (order < 0 if op == "lt" else order > 0)
+
+    return compare
+
+
+# LaunchDarkly's parsing, for segment clauses (Setpoint's variable conditions keep the lenient parsers above).
+
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+
+@lru_cache(maxsize=4096)
+def _rfc3339_millis(text: str) -> float | None:
+    found = _RFC3339.fullmatch(text)
+    if found is None:
+        return None
+    year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
+    try:
+        datetime(year, month, day, hour, minute, second)  # rejects 2017-02-30, 25:00, ...
+    except ValueError:
+        return None
+    offset = 0
+    if found.group(8) is None:
+        offset_hours, offset_minutes = int(found.group(10)), int(found.group(11))
+        if offset_hours > 23 or offset_minutes > 59:
+            return None
+        offset = (offset_hours * 60 + offset_minutes) * (1 if found.group(9) == "+" else -1)
+    seconds = calendar.timegm((year, month, day, hour, minute, second)) - offset * 60
+    fraction = float(found.group(7)) if found.group(7) else 0.0
+    return (seconds + fraction) * 1000.0
+
+
+def parse_rfc3339_millis(value: Any) -> float | None:
+    """Unix milliseconds as LaunchDarkly reads a timestamp: a JSON number is Unix millis, a string must be an
+    RFC 3339 timestamp with a date, a time and an offset (``2017-12-06T07:00:00Z``); anything else is None."""
+    if is_number(value):
+        return float(value)
+    if isinstance(value, str):
+        return _rfc3339_millis(value)
+    return None
+
+
+def compile_rfc3339(op: Literal["before", "after"], literal: Any) -> Predicate:
+    """LaunchDarkly's ``before`` / ``after``: both sides Unix millis or RFC 3339; anything else never matches."""
+    bound = parse_rfc3339_millis(literal)
+    if bound is None:
+        raise ValueError(
+            f"{literal!r} is not a timestamp: use RFC 3339 with a date, a time and an offset "
+            "(2024-01-01T00:00:00Z) or a number of Unix milliseconds"
+        )
+    if op == "before":
+        return lambda v: (millis := parse_rfc3339_millis(v)) is not None and millis < bound
+    return lambda v: (millis := parse_rfc3339_millis(v)) is not None and millis > bound
+
+
+_NUMERIC_ID = r"(?:0|[1-9][0-9]*)"
+_PRERELEASE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+_STRICT_SEMVER = re.compile(
+    rf"({_NUMERIC_ID})(?:\.({_NUMERIC_ID})(?:\.({_NUMERIC_ID}))?)?"
+    rf"(?:-({_PRERELEASE_ID}(?:\.{_PRERELEASE_ID})*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+)
+
+
+@lru_cache(maxsize=4096)
+def _strict_semver(text: str) -> semver.Version | None:
+    found = _STRICT_SEMVER.fullmatch(text)
+    if found is None:
+        return None
+    major, minor, patch, prerelease, build = found.groups()
+    return semver.Version(int(major), int(minor or 0), int(patch or 0), prerelease, build)
+
+
+def parse_strict_semver(value: Any) -> semver.Version | None:
+    """A SemVer 2.0 version, also shortened to ``m`` or ``m.n`` (as LaunchDarkly accepts); a leading ``v``,
+    surrounding whitespace, leading zeros or a fourth component make it None."""
+    if not isinstance(value, str):
+        return None
+    return _strict_semver(value)
+
+
+def compile_strict_semver(op: Literal["eq", "lt", "gt"], literal: Any) -> Predicate:
+    """LaunchDarkly's ``semVerEqual`` / ``semVerLessThan`` / ``semVerGreaterThan`` (SemVer 2.0 precedence;
+    build metadata is ignored); an attribute that is not a strict semantic version never matches."""
+    bound = parse_strict_semver(literal)
+    if bound is None:
+        raise ValueError(
+            f"{literal!r} is not a semantic version: use SemVer 2.0 such as '2.0.0', '1.4.0-beta.1' or the "
+            "shortened '2' / '2.1' (no leading 'v', no spaces)"
+        )
+
+    def compare(v: Any) -> bool:
+        version = parse_strict_semver(v)
         if version is None:
             return False
         order = version.compare(bound)

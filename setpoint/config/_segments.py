@@ -1,9 +1,14 @@
-"""Segments: reusable audiences, shaped like the LaunchDarkly segments of seed 003.
+"""Segments: reusable audiences, shaped like the LaunchDarkly segments of seed 003, evaluated as LaunchDarkly does.
 
-A context is in a segment when its key is not excluded and it is either included or matches a rule. Rules
-are OR-ed, the clauses inside a rule AND-ed, and a clause matches when its attribute matches any of its
-``values`` under ``op`` (then ``negate`` inverts it). Context kind ``user`` reads the plain attribute and the
-targeting key; another kind ``k`` reads the attribute ``k.<attribute>`` and the key attribute ``k.key``.
+A context is in a segment when its key is included, else when it is not excluded and matches a rule (included
+keys are checked before excluded ones, as in LaunchDarkly). Rules are OR-ed, the clauses inside a rule AND-ed,
+and a clause matches when its attribute matches any of its ``values`` under ``op`` (then ``negate`` inverts it);
+a clause whose attribute is missing or null, or whose context kind the context lacks, never matches, whatever
+``negate`` says. A rule with a ``weight`` then keeps only that share of the contexts (LaunchDarkly's sha1
+bucketing on the segment key and ``salt``). Context kind ``user`` reads the plain attribute and the targeting
+key; another kind ``k`` reads the attribute ``k.<attribute>`` and the key attribute ``k.key``. An attribute
+starting with ``/`` is a reference into structured values (``/address/city``, ``~1`` for ``/`` and ``~0`` for
+``~``); the attribute ``kind`` tests the context's kinds.
 """
 
 from __future__ import annotations
@@ -14,7 +19,18 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from setpoint._core import operators as ops
 
-__all__ = ["SEGMENT_OPS", "Segment", "SegmentClause", "SegmentKey", "SegmentRule", "SegmentTarget"]
+__all__ = [
+    "SEGMENT_OPS",
+    "Segment",
+    "SegmentClause",
+    "SegmentKey",
+    "SegmentRule",
+    "SegmentTarget",
+    "parse_attribute_ref",
+]
+
+MAX_WEIGHT = 100_000
+"""A segment rule's ``weight`` is in thousandths of a percent, as in LaunchDarkly: 100000 keeps everyone."""
 
 SegmentKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 """A segment key: letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit."""
@@ -63,10 +79,10 @@ def _clause_value_predicate(op: str, values: list[Any]) -> ops.Predicate:
         }[op]  # type: ignore[assignment]
         singles = [ops.compile_number(comparison, v) for v in values]
     elif op in ("before", "after"):
-        singles = [ops.compile_date(op, v) for v in values]  # type: ignore[arg-type]
+        singles = [ops.compile_rfc3339(op, v) for v in values]  # type: ignore[arg-type]
     else:
         semver_op: Literal["eq", "lt", "gt"] = {"semVerEqual": "eq", "semVerLessThan": "lt"}.get(op, "gt")  # type: ignore[assignment]
-        singles = [ops.compile_semver(semver_op, v) for v in values]
+        singles = [ops.compile_strict_semver(semver_op, v) for v in values]
     if len(singles) == 1:
         return singles[0]
     return lambda value: any(p(value) for p in singles)
@@ -76,6 +92,25 @@ def _text(value: Any, op: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{op} needs string values, got {value!r}")
     return value
+
+
+def parse_attribute_ref(text: str) -> tuple[str, ...]:
+    """The path of a LaunchDarkly attribute reference: ``name`` is the attribute called ``name`` (dots and
+    slashes included); ``/a/b`` is property ``b`` of attribute ``a``, with ``~1`` for ``/`` and ``~0`` for ``~``.
+    A malformed reference (empty, an empty component, ``~`` not followed by 0 or 1) raises `ValueError`."""
+    if not text:
+        raise ValueError("an attribute reference must not be empty")
+    if not text.startswith("/"):
+        return (text,)
+    parts = text[1:].split("/")
+    path = []
+    for part in parts:
+        if not part:
+            raise ValueError(f"attribute reference {text!r} has an empty component (use '/a/b', not '/a//b' or '/')")
+        if "~" in part.replace("~0", "").replace("~1", ""):
+            raise ValueError(f"attribute reference {text!r}: '~' must be followed by 0 (for '~') or 1 (for '/')")
+        path.append(part.replace("~1", "/").replace("~0", "~"))
+    return tuple(path)
 
 
 class SegmentClause(BaseModel):
@@ -90,6 +125,7 @@ class SegmentClause(BaseModel):
     negate: bool = False
 
     _predicate: ops.Predicate | None = PrivateAttr(default=None)
+    _path: tuple[str, ...] = PrivateAttr(default=())
 
     def __eq__(self, other: object) -> bool:
         # Compare the fields only: the compiled predicate (a private attribute) differs per instance.
@@ -105,6 +141,10 @@ class SegmentClause(BaseModel):
                     raise ValueError(f"segmentMatch needs segment keys as values, got {value!r}")
             return self
         try:
+            self._path = parse_attribute_ref(self.attribute)
+        except ValueError as exc:
+            raise ValueError(f"clause on {self.attribute!r}: {exc}") from None
+        try:
             self._predicate = _clause_value_predicate(self.op, self.values)
         except ValueError as exc:
             raise ValueError(f"clause on {self.attribute!r} with op {self.op!r}: {exc}") from None
@@ -115,13 +155,47 @@ class SegmentClause(BaseModel):
         """The compiled value test; None for ``segmentMatch``, which the evaluator resolves."""
         return self._predicate
 
+    @property
+    def path(self) -> tuple[str, ...]:
+        """The attribute as a path (see `parse_attribute_ref`); empty for ``segmentMatch``."""
+        return self._path
+
 
 class SegmentRule(BaseModel):
-    """Clauses that must all match."""
+    """Clauses that must all match; with a ``weight``, only that share of the matching contexts."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=False)
 
     id: str | None = None
     description: str | None = None
     clauses: list[SegmentClause] = Field(min_length=1)
+    weight: int | None = Field(default=None, ge=0, le=MAX_WEIGHT, exclude_if=lambda v: v is None)
+    """Thousandths of a percent (0-100000) of the matching contexts that are in the segment; None: all."""
+    bucket_by: str | None = Field(
+        default=None, alias="bucketBy", min_length=1, max_length=256, exclude_if=lambda v: v is None
+    )
+    """The attribute (reference) whose value is bucketed; None: the key of ``rollout_context_kind``."""
+    rollout_context_kind: ContextKind | None = Field(
+        default=None, alias="rolloutContextKind", exclude_if=lambda v: v is None
+    )
+    """The context kind that is bucketed; None: ``user``."""
+
+    _bucket_path: tuple[str, ...] = PrivateAttr(default=("key",))
+
+    @model_validator(mode="after")
+    def _check_bucket_by(self) -> SegmentRule:
+        if self.bucket_by is not None:
+            if self.weight is None:
+                raise ValueError("bucket_by needs a weight (the share of matching contexts to keep)")
+            self._bucket_path = parse_attribute_ref(self.bucket_by)
+        if self.rollout_context_kind is not None and self.weight is None:
+            raise ValueError("rollout_context_kind needs a weight (the share of matching contexts to keep)")
+        return self
+
+    @property
+    def bucket_path(self) -> tuple[str, ...]:
+        """`bucket_by` as a path; ``("key",)`` when it is not set."""
+        return self._bucket_path
 
 
 class SegmentTarget(BaseModel):
@@ -134,21 +208,23 @@ class SegmentTarget(BaseModel):
 
 
 class Segment(BaseModel):
-    """A reusable audience: included keys, excluded keys (which win) and rules."""
+    """A reusable audience: included keys (checked first), excluded keys and rules."""
 
     key: SegmentKey
     name: str = Field(min_length=1, max_length=256)
     description: str | None = None
     tags: list[str] = []
     included: list[str] = []
-    """Targeting keys (context kind ``user``) always in the segment, unless excluded."""
+    """Targeting keys (context kind ``user``) always in the segment."""
     excluded: list[str] = []
-    """Targeting keys (context kind ``user``) never in the segment."""
+    """Targeting keys (context kind ``user``) not in the segment unless also included."""
     included_contexts: list[SegmentTarget] = []
     """Included keys of other context kinds."""
     excluded_contexts: list[SegmentTarget] = []
     """Excluded keys of other context kinds."""
     rules: list[SegmentRule] = []
+    salt: str = Field(default="", max_length=256, exclude_if=lambda v: not v)
+    """Mixed into the bucketing of weighted rules (LaunchDarkly's segment ``salt``: copy it to port a segment)."""
 
     def referenced_segments(self) -> set[str]:
         """Keys of the segments this one references through ``segmentMatch`` clauses."""

@@ -185,7 +185,7 @@ def test_segment_included_excluded_and_rules() -> None:
     )
     config = _segment_config(segment)
     assert _in(config, "vip")
-    assert not _in(config, "both")  # excluded wins
+    assert _in(config, "both")  # included is checked first, as in LaunchDarkly
     assert not _in(config, "banned", {"email": "x@company.com"})
     assert _in(config, "u1", {"beta_tester": True, "accountAge": 31})
     assert not _in(config, "u1", {"beta_tester": True, "accountAge": 30})
@@ -243,7 +243,7 @@ def test_segment_clause_negate_list_values_and_segment_match() -> None:
     config = _segment_config(outer, inner)
     assert _in(config, "u", {"region": "eu-west", "tier": "pro"})
     assert not _in(config, "u", {"region": "eu-west", "tier": "free"})
-    assert _in(config, "u", {"region": "eu-west"})  # negated clause on a missing attribute matches
+    assert not _in(config, "u", {"region": "eu-west"})  # a missing attribute never matches, negated or not
     assert not _in(config, "u", {"region": "us-east", "tier": "pro"})
     tags = Segment(
         key="tags",

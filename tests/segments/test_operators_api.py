@@ -29,17 +29,22 @@ OPERATOR_CASES: list[tuple[str, list[Any], list[Any], list[Any]]] = [
     (
         "before",
         [1704067200000],
-        [1704067199999, "2023-12-31T23:59:59Z", "2023-06-01"],
-        [1704067200000, "2024-02-01T00:00:00Z", "not a date", True, _MISSING],
+        [1704067199999, "2023-12-31T23:59:59Z", "2023-12-31T23:59:59.999+00:00"],
+        [1704067200000, "2024-02-01T00:00:00Z", "2023-06-01", "2023-06-01T00:00:00", "not a date", True, _MISSING],
     ),
     (
         "after",
         ["2024-01-01T00:00:00Z"],
-        [1704067200001, "2025-01-01", "2024-01-01T00:00:01+00:00"],
-        [1704067200000, "2023-12-31", False, _MISSING],
+        [1704067200001, "2024-01-01T00:00:01+00:00", "2024-01-01T00:00:00.001z", "2024-01-01T01:00:00+00:59"],
+        [1704067200000, "2025-01-01", " 2025-01-01T00:00:00Z", "2025-W01-1T00:00:00Z", False, _MISSING],
     ),
-    ("semVerEqual", ["2.0.0"], ["2.0.0", "2.0", "v2.0.0"], ["2.0.1", "2.0.0-rc.1", 2, "two", _MISSING]),
-    ("semVerLessThan", ["2.0.0"], ["1.9.9", "2.0.0-beta.1", "1"], ["2.0.0", "10.0.0", 1, _MISSING]),
+    (
+        "semVerEqual",
+        ["2.0.0"],
+        ["2.0.0", "2.0", "2", "2.0.0+build.7"],
+        ["2.0.1", "2.0.0-rc.1", 2, "two", "v2.0.0", " 2.0.0", "2.0.0 ", "02.0.0", "2.0.0.0", _MISSING],
+    ),
+    ("semVerLessThan", ["2.0.0"], ["1.9.9", "2.0.0-beta.1", "1", "2-rc.1"], ["2.0.0", "10.0.0", 1, "v1.0.0", _MISSING]),
     ("semVerGreaterThan", ["2.0.0"], ["2.0.1", "10.0.0", "3"], ["2.0.0", "1.99.99", "2.0.1x", _MISSING]),
 ]
 
@@ -73,7 +78,9 @@ def test_operator_through_the_api(
         for value in matching:
             assert member("k", _context(value)) is not negate, (op, negate, value)
         for value in other:
-            assert member("k", _context(value)) is negate, (op, negate, value)
+            # A missing or null attribute never matches, negated or not (LaunchDarkly's rule).
+            absent = value is None or value is _MISSING
+            assert member("k", _context(value)) is (negate and not absent), (op, negate, value)
 
 
 def test_segment_match_and_its_negation(app: App, project: Project) -> None:
@@ -107,7 +114,7 @@ def test_context_kinds_read_dotted_attributes_and_kind_keys(app: App, project: P
     assert _member(app, project, "new-devices", "u", {"key": "vip-7"}) is False
 
 
-def test_targets_of_other_context_kinds_and_exclusion_wins(app: App, project: Project) -> None:
+def test_targets_of_other_context_kinds_and_inclusion_first(app: App, project: Project) -> None:
     assert ld_create(app, project, "orgs").status_code == 201
     instructions: list[dict[str, Any]] = [
         {"kind": "addIncludedTargets", "contextKind": "organization", "values": ["o1", "o2"]},
@@ -120,7 +127,9 @@ def test_targets_of_other_context_kinds_and_exclusion_wins(app: App, project: Pr
     assert body["excludedContexts"] == [{"contextKind": "organization", "values": ["o2"]}]
     assert body["excluded"] == ["banned"]
     assert _member(app, project, "orgs", "u", {"organization.key": "o1"}) is True
-    assert _member(app, project, "orgs", "u", {"organization.key": "o2", "tier": "gold"}) is False
+    # o2 is both included and excluded: included is checked first, as in LaunchDarkly
+    assert _member(app, project, "orgs", "u", {"organization.key": "o2", "tier": "silver"}) is True
+    assert _member(app, project, "orgs", "banned", {"organization.key": "o3", "tier": "gold"}) is False
     assert _member(app, project, "orgs", "u", {"tier": "gold"}) is True
     assert _member(app, project, "orgs", "banned", {"tier": "gold"}) is False
 
@@ -128,6 +137,10 @@ def test_targets_of_other_context_kinds_and_exclusion_wins(app: App, project: Pr
 INVALID_CLAUSES: list[tuple[str, list[Any], str]] = [
     ("matches", ["("], "invalid regular expression"),
     ("semVerEqual", ["two"], "not a semantic version"),
+    ("semVerEqual", ["v2.0.0"], "not a semantic version"),
+    ("semVerGreaterThan", [" 1.0.0"], "not a semantic version"),
+    ("before", ["2024-01-01"], "not a timestamp"),
+    ("after", ["2024-01-01T00:00:00"], "not a timestamp"),
     ("semVerLessThan", [2], "not a semantic version"),
     ("before", ["yesterday"], "not a timestamp"),
     ("after", [True], "not a timestamp"),

@@ -66,7 +66,17 @@ def test_legacy_user_instructions_and_context_targets() -> None:
         ({"kind": "addTags", "values": "x"}, "must be list"),
         ({"kind": "addTags", "values": [1]}, "list of strings"),
         ({"kind": "addRule", "clauses": []}, "must not be empty"),
-        ({"kind": "addRule", "clauses": [CLAUSE], "weight": 50000}, "percentage rollouts"),
+        ({"kind": "addRule", "clauses": [CLAUSE], "weight": 100001}, "'weight' must be an integer from 0 to 100000"),
+        ({"kind": "addRule", "clauses": [CLAUSE], "weight": 0.5}, "'weight' must be an integer"),
+        ({"kind": "addRule", "clauses": [CLAUSE], "bucketBy": "org"}, "'bucketBy' needs a 'weight'"),
+        (
+            {"kind": "addRule", "clauses": [CLAUSE], "weight": 1, "bucketBy": "/a//b", "rolloutContextKind": "user"},
+            "empty component",
+        ),
+        (
+            {"kind": "addRule", "clauses": [{**CLAUSE, "attribute": "/a~2", "contextKind": "user"}]},
+            "'~' must be followed by 0",
+        ),
         ({"kind": "addRule", "clauses": [{**CLAUSE, "negate": "yes"}]}, "'negate' must be true or false"),
         ({"kind": "addRule", "clauses": [{**CLAUSE, "weight": 1}]}, "unknown field(s): weight"),
         ({"kind": "addRule", "clauses": [{"op": "in", "values": [1]}]}, "non-empty string 'attribute'"),

@@ -101,6 +101,7 @@ def test_a_segment_of_simple_rules_becomes_one_override_per_rule() -> None:
         [
             {"kind": "key-is-present", "attribute": "k"},
             {"kind": "value-is-in", "attribute": "plan", "values": ["pro"]},
+            {"kind": "key-is-present", "attribute": "n"},  # a negated segment clause needs the attribute
             {"kind": "value-is-not-in", "attribute": "n", "values": [1]},
         ],
         [
@@ -127,6 +128,25 @@ def test_an_empty_segment_never_matches_so_its_override_goes_silently() -> None:
             [{"kind": "in-segment", "segment": "s"}],
             {"key": "s", "name": "S", "rules": [{"clauses": [{"attribute": "key", "op": "in", "values": ["u"]}]}]},
             "targeting key",
+        ),
+        (
+            [{"kind": "in-segment", "segment": "s"}],
+            {"key": "s", "name": "S", "rules": [{"clauses": [{"attribute": "kind", "op": "in", "values": ["u"]}]}]},
+            "'kind'",
+        ),
+        (
+            [{"kind": "in-segment", "segment": "s"}],
+            {"key": "s", "name": "S", "rules": [{"clauses": [{"attribute": "/a/b", "op": "in", "values": ["u"]}]}]},
+            "attribute reference",
+        ),
+        (
+            [{"kind": "in-segment", "segment": "s"}],
+            {
+                "key": "s",
+                "name": "S",
+                "rules": [{"clauses": [{"attribute": "a", "op": "in", "values": ["u"]}], "weight": 5000}],
+            },
+            "weighted rule",
         ),
         (
             [{"kind": "in-segment", "segment": "s"}],

@@ -146,7 +146,8 @@ def test_segment_journey(page: Page, live: LiveServer) -> None:
     cases = [
         ("alice", "", True),
         ("carol", "", False),
-        ("carol", "plan=enterprise", True),
+        ("carol", "plan=enterprise\nemail=carol@example.com", True),
+        ("carol", "plan=enterprise", False),  # no email: the negated clause does not match a missing attribute
         ("dave", "plan=enterprise\nemail=dave@blocked.example", False),
         ("mallory", "plan=enterprise", False),
     ]
@@ -274,6 +275,33 @@ def test_rules_and_clauses_reorder_and_remove(page: Page, live: LiveServer) -> N
         ("second", "user"),
     ]
     assert [(t.context_kind, t.values) for t in stored.included_contexts] == [("organization", ["acme"])]
+
+
+@pytest.mark.browser
+def test_a_weighted_rule_is_shown_and_edited_and_keeps_its_salt(page: Page, live: LiveServer) -> None:
+    key = _new_key("weighted")
+    rule = {
+        "clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}],
+        "weight": 30000,
+        "bucket_by": "/org/id",
+    }
+    _create_segment(live, key, rules=[rule], salt="from-launchdarkly")
+    page.goto(f"{live.url}/p/default/segments/{key}")
+    shown = page.locator("[data-seg-rules] [data-seg-rule]").first
+    assert shown.get_by_label("Percentage of the matching contexts").input_value() == "30"
+    assert shown.get_by_label("Bucket by").input_value() == "/org/id"
+    shown.get_by_label("Percentage of the matching contexts").fill("45.5")
+    page.get_by_role("button", name="Save segment").click()
+    assert "Segment saved" in page.locator(".alert-ok").inner_text()
+    stored = _stored(live, key)
+    assert (stored.rules[0].weight, stored.rules[0].bucket_by, stored.salt) == (45500, "/org/id", "from-launchdarkly")
+    # an impossible percentage is refused and kept in the form
+    page.locator("[data-seg-rules] [data-seg-rule]").first.get_by_label("Percentage of the matching contexts").fill(
+        "150"
+    )
+    page.get_by_role("button", name="Save segment").click()
+    assert "from 0 to 100" in page.locator(".alert-error").inner_text()
+    assert _stored(live, key).rules[0].weight == 45500
 
 
 @pytest.mark.browser
@@ -475,16 +503,30 @@ def test_a_saved_segment_round_trips_through_the_form() -> None:
                         {"attribute": "n", "op": "in", "values": [1, "1", "x", True], "negate": True},
                         {"attribute": "v", "op": "semVerLessThan", "values": ["2.0.0"], "context_kind": "device"},
                     ],
-                }
+                },
+                {
+                    "id": "r2",
+                    "clauses": [{"attribute": "/address/city", "op": "in", "values": ["Paris"]}],
+                    "weight": 12345,
+                    "bucket_by": "/org/id",
+                    "rollout_context_kind": "org",
+                },
             ],
+            "salt": "pepper",
         }
     )
     draft = segments_form.from_segment(segment)
+    assert draft.rules[1].weight == "12.345"
     items: list[tuple[str, str]] = [("name", draft.name), ("description", draft.description), ("tags", draft.tags)]
     for target in draft.targets:
         items += [("target_kind", target.kind), ("included", target.included.text), ("excluded", target.excluded.text)]
     for rule in draft.rules:
         items += [("rule", "1"), ("rule_id", rule.id), ("rule_description", rule.description)]
+        items += [
+            ("rule_weight", rule.weight),
+            ("rule_bucket_by", rule.bucket_by),
+            ("rule_rollout_context_kind", rule.rollout_context_kind),
+        ]
         for c in rule.clauses:
             items += [
                 ("clause_negate", "yes" if c.negate else "no"),
@@ -505,6 +547,10 @@ def test_a_saved_segment_round_trips_through_the_form() -> None:
         ([("rule", "1"), *_clause_items("in", "x", attribute=" ")], "enter the attribute name"),
         ([("rule", "1"), *_clause_items("lessThan", "true")], "'true' is not a number"),
         ([("rule", "1")], "rule #1: add at least one clause"),
+        ([("rule", "1"), ("rule_weight", "101"), *_clause_items("in", "x")], "from 0 to 100 (at most 3 decimals)"),
+        ([("rule", "1"), ("rule_weight", "1.0001"), *_clause_items("in", "x")], "at most 3 decimals"),
+        ([("rule", "1"), ("rule_weight", "half"), *_clause_items("in", "x")], "got 'half'"),
+        ([("rule", "1"), ("rule_bucket_by", "org"), *_clause_items("in", "x")], "enter the percentage"),
         ([("target_kind", ""), ("included", "orphan")], "enter the context kind"),
     ],
 )

@@ -3,7 +3,8 @@
 The Logfire SDK knows eight condition kinds and no ``negate`` (it would silently ignore the field) and no
 segments. Setpoint-only conditions are rewritten into Logfire ones where that is exact: a negated condition
 becomes its opposite kind; starts-with / ends-with / contains become an escaped regex; a segment made only of
-simple rules becomes one override per rule. Any other override is left out and named in a warning that the
+simple rules becomes one override per rule (a negated segment clause also requires the attribute to be present,
+since segment clauses never match a missing attribute). Any other override is left out and named in a warning that the
 API sends as the ``X-Logfire-Warning`` header.
 """
 
@@ -64,11 +65,25 @@ def _simple(condition: dict[str, Any]) -> dict[str, Any]:
     raise NotExpressibleError(f"condition kind {kind!r} has no Logfire equivalent")
 
 
-def _clause(clause: dict[str, Any]) -> dict[str, Any]:
-    """A segment clause as one Logfire condition."""
+def _plain_attribute(attribute: str) -> str:
+    """The attribute name a segment clause reads, when it is one plain name (not a path, not a built-in)."""
+    if attribute.startswith("/"):
+        if attribute.count("/") != 1 or "~" in attribute:
+            raise NotExpressibleError(f"a segment clause on the attribute reference {attribute!r}")
+        attribute = attribute[1:]
+    if attribute in ("kind", "anonymous"):
+        raise NotExpressibleError(f"a segment clause on the context's {attribute!r}")
+    return attribute
+
+
+def _clause(clause: dict[str, Any]) -> Conditions:
+    """A segment clause as Logfire conditions (AND-ed).
+
+    A negated clause never matches a missing attribute (LaunchDarkly's rule), while Logfire's negative kinds
+    do: it becomes ``key-is-present`` plus the opposite kind."""
     op = clause.get("op")
     kind_name = clause.get("context_kind") or clause.get("contextKind") or "user"
-    attribute = str(clause.get("attribute"))
+    attribute = _plain_attribute(str(clause.get("attribute")))
     if kind_name == "user":
         if attribute == "key":
             raise NotExpressibleError("a segment clause on the targeting key")
@@ -77,13 +92,19 @@ def _clause(clause: dict[str, Any]) -> dict[str, Any]:
     values = list(clause.get("values") or [])
     negate = bool(clause.get("negate", False))
     if op == "in":
-        return _simple({"kind": "value-is-in", "attribute": attribute, "values": values, "negate": negate})
-    if op in _CLAUSE_TEXT_OPS:
-        return _simple({"kind": _CLAUSE_TEXT_OPS[op], "attribute": attribute, "values": values, "negate": negate})
-    if op == "matches" and values and all(isinstance(v, str) for v in values):
+        condition = _simple({"kind": "value-is-in", "attribute": attribute, "values": values, "negate": negate})
+    elif op in _CLAUSE_TEXT_OPS:
+        condition = _simple({"kind": _CLAUSE_TEXT_OPS[op], "attribute": attribute, "values": values, "negate": negate})
+    elif op == "matches" and values and all(isinstance(v, str) for v in values):
         pattern = "|".join(f"(?:{v})" for v in values)
-        return _simple({"kind": "value-matches-regex", "attribute": attribute, "pattern": pattern, "negate": negate})
-    raise NotExpressibleError(f"segment clause op {op!r} has no Logfire equivalent")
+        condition = _simple(
+            {"kind": "value-matches-regex", "attribute": attribute, "pattern": pattern, "negate": negate}
+        )
+    else:
+        raise NotExpressibleError(f"segment clause op {op!r} has no Logfire equivalent")
+    if negate:
+        return [{"kind": "key-is-present", "attribute": attribute}, condition]
+    return [condition]
 
 
 def _segment(condition: dict[str, Any], segments: dict[str, Any]) -> Alternatives:
@@ -96,7 +117,10 @@ def _segment(condition: dict[str, Any], segments: dict[str, Any]) -> Alternative
     for field in ("included", "excluded", "included_contexts", "excluded_contexts"):
         if segment.get(field):
             raise NotExpressibleError(f"segment {key!r} lists {field} keys")
-    return [[_clause(clause) for clause in rule.get("clauses", [])] for rule in segment.get("rules", [])]
+    rules = segment.get("rules", [])
+    if any(rule.get("weight") is not None for rule in rules):
+        raise NotExpressibleError(f"segment {key!r} has a weighted rule (LaunchDarkly's bucketing)")
+    return [[c for clause in rule.get("clauses", []) for c in _clause(clause)] for rule in rules]
 
 
 def _alternatives(condition: dict[str, Any], segments: dict[str, Any]) -> Alternatives:

@@ -3,8 +3,10 @@
 The form lists its fields in document order, which the browser keeps when posting: the details (``name``,
 ``description``, ``tags``), then per context kind a ``target_kind`` field followed by its ``included`` and
 ``excluded`` textareas (one key per line), then per rule a ``rule`` marker (``rule_id``,
-``rule_description``) and its clauses, each starting with ``clause_negate``. Reordering or deleting a rule or
-clause in the page is moving or removing its block, so no indexes need renumbering.
+``rule_description``, ``rule_weight`` as a percentage, ``rule_bucket_by``, ``rule_rollout_context_kind``) and
+its clauses, each starting with ``clause_negate``. The segment's ``salt`` is not in the form: it is kept.
+Reordering or deleting a rule or clause in the page is moving or removing its block, so no indexes need
+renumbering.
 
 A list longer than :data:`SHOWN_KEYS` is not rendered in full: the page shows its first keys and its count,
 and two textareas (``included_add``/``included_remove``, same for ``excluded``) that are applied to the
@@ -169,6 +171,10 @@ class Rule:
 
     id: str = ""
     description: str = ""
+    weight: str = ""
+    """A percentage of the matching contexts (empty: all)."""
+    bucket_by: str = ""
+    rollout_context_kind: str = ""
     clauses: list[Clause] = field(default_factory=list)
 
 
@@ -182,6 +188,7 @@ class Draft:
     tags: str = ""
     targets: list[Target] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
+    salt: str = ""
 
     def to_data(self) -> dict[str, Any]:
         """The segment's JSON document (the `Segment` shape); `InvalidError` naming what is wrong."""
@@ -222,6 +229,7 @@ class Draft:
                 out["id"] = rule.id.strip()
             if rule.description.strip():
                 out["description"] = rule.description.strip()
+            out.update(_rollout(rule, f"rule #{r_number}"))
             rules.append(out)
         return {
             "key": self.key,
@@ -233,7 +241,35 @@ class Draft:
             "included_contexts": [{"context_kind": k, "values": v} for k, v in included.items() if v],
             "excluded_contexts": [{"context_kind": k, "values": v} for k, v in excluded.items() if v],
             "rules": rules,
+            "salt": self.salt,
         }
+
+
+def _rollout(rule: Rule, where: str) -> dict[str, Any]:
+    """A rule's weight (a percentage typed, thousandths of a percent stored), bucket-by and its context kind."""
+    text = rule.weight.strip().removesuffix("%").strip()
+    bucket_by, kind = rule.bucket_by.strip(), rule.rollout_context_kind.strip()
+    if not text:
+        if bucket_by or kind:
+            raise InvalidError(f"{where}: enter the percentage of matching contexts to bucket (or clear bucket by)")
+        return {}
+    try:
+        percent = float(text)
+    except ValueError:
+        percent = -1.0
+    weight = round(percent * 1000)
+    if not 0 <= percent <= 100 or abs(weight - percent * 1000) > 1e-6:
+        raise InvalidError(f"{where}: the percentage must be a number from 0 to 100 (at most 3 decimals), got {text!r}")
+    out: dict[str, Any] = {"weight": weight}
+    if bucket_by:
+        out["bucket_by"] = bucket_by
+    if kind:
+        out["rollout_context_kind"] = kind
+    return out
+
+
+def _percent(weight: int | None) -> str:
+    return "" if weight is None else f"{weight / 1000:g}"
 
 
 def _stored_targets(segment: Segment | None) -> dict[str, tuple[list[str], list[str]]]:
@@ -256,6 +292,9 @@ def from_segment(segment: Segment) -> Draft:
         Rule(
             id=rule.id or "",
             description=rule.description or "",
+            weight=_percent(rule.weight),
+            bucket_by=rule.bucket_by or "",
+            rollout_context_kind=rule.rollout_context_kind or "",
             clauses=[
                 Clause(
                     attribute=c.attribute,
@@ -276,13 +315,14 @@ def from_segment(segment: Segment) -> Draft:
         tags=", ".join(segment.tags),
         targets=targets,
         rules=rules,
+        salt=segment.salt,
     )
 
 
 def from_form(key: str, items: Iterable[tuple[str, Any]], current: Segment | None = None) -> Draft:
     """What a posted segment form holds (``current`` is the saved segment large lists are edited against)."""
     stored = _stored_targets(current)
-    draft = Draft(key=key)
+    draft = Draft(key=key, salt=current.salt if current is not None else "")
     clause: Clause | None = None
     for name, raw in items:
         value = raw if isinstance(raw, str) else ""
@@ -303,8 +343,9 @@ def from_form(key: str, items: Iterable[tuple[str, Any]], current: Segment | Non
         elif name == "rule":
             draft.rules.append(Rule())
             clause = None
-        elif name in ("rule_id", "rule_description") and draft.rules:
-            setattr(draft.rules[-1], name[5:], value)
+        elif name in ("rule_id", "rule_description", "rule_weight", "rule_bucket_by", "rule_rollout_context_kind"):
+            if draft.rules:
+                setattr(draft.rules[-1], name[5:], value)
         elif name == "clause_negate" and draft.rules:
             clause = Clause(negate=value == "yes")
             draft.rules[-1].clauses.append(clause)

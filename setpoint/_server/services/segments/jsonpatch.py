@@ -14,7 +14,7 @@ from setpoint._server.services.segments.patch import PatchError
 __all__ = ["EDITABLE_FIELDS", "apply_json_patch", "edited_fields"]
 
 EDITABLE_FIELDS = frozenset(
-    {"name", "description", "tags", "included", "excluded", "includedContexts", "excludedContexts", "rules"}
+    {"name", "description", "tags", "included", "excluded", "includedContexts", "excludedContexts", "rules", "salt"}
 )
 """Fields of the representation a JSON Patch may change; the rest are read-only."""
 

@@ -21,7 +21,14 @@ from pydantic import ValidationError
 
 from setpoint.config import SEGMENT_OPS, Segment
 
-__all__ = ["INSTRUCTION_KINDS", "PatchError", "apply_instructions", "clause_from_wire", "describe_segment_error"]
+__all__ = [
+    "INSTRUCTION_KINDS",
+    "PatchError",
+    "apply_instructions",
+    "clause_from_wire",
+    "describe_segment_error",
+    "rollout_from_wire",
+]
 
 
 class PatchError(ValueError):
@@ -54,9 +61,17 @@ def _strings(instruction: Instruction, name: str, where: str) -> list[str]:
     return list(values)
 
 
+def _escaped(name: str) -> str:
+    """An attribute name as an attribute reference (``/`` + the name with ``~`` -> ``~0`` and ``/`` -> ``~1``)."""
+    return "/" + name.replace("~", "~0").replace("/", "~1")
+
+
 def clause_from_wire(clause: Any, where: str) -> dict[str, Any]:
     """A clause in LaunchDarkly's shape (``attribute``, ``op``, ``values``, ``contextKind``, ``negate``) as
-    a stored clause; an unknown ``op`` or a missing field raises :class:`PatchError` naming it."""
+    a stored clause; an unknown ``op`` or a missing field raises :class:`PatchError` naming it.
+
+    As in LaunchDarkly, a clause without ``contextKind`` names its attribute literally: an attribute that
+    starts with ``/`` is then stored as the escaped reference to that name (``/a/b`` -> ``/~1a~1b``)."""
     if not isinstance(clause, dict):
         raise PatchError(f"{where}: a clause must be an object, got {clause!r}")
     op = clause.get("op")
@@ -77,7 +92,36 @@ def clause_from_wire(clause: Any, where: str) -> dict[str, Any]:
     unknown = sorted(set(clause) - {"attribute", "op", "values", "contextKind", "context_kind", "negate", "_id"})
     if unknown:
         raise PatchError(f"{where}: clause on {attribute!r} has unknown field(s): {', '.join(unknown)}")
+    if "contextKind" not in clause and "context_kind" not in clause and attribute.startswith("/"):
+        attribute = _escaped(attribute)
     return {"attribute": attribute, "op": op, "values": values, "context_kind": kind, "negate": negate}
+
+
+def rollout_from_wire(source: dict[str, Any], where: str) -> dict[str, Any]:
+    """A segment rule's ``weight`` (0-100000), ``bucketBy`` and ``rolloutContextKind`` (LaunchDarkly's names)
+    as stored fields; only the ones given. As in LaunchDarkly, ``bucketBy`` without ``rolloutContextKind``
+    names its attribute literally."""
+    out: dict[str, Any] = {}
+    weight = source.get("weight")
+    if weight is not None:
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100_000:
+            raise PatchError(
+                f"{where}: 'weight' must be an integer from 0 to 100000 (thousandths of a percent), got {weight!r}"
+            )
+        out["weight"] = weight
+    kind = source.get("rolloutContextKind")
+    bucket_by = source.get("bucketBy")
+    for name, value in (("bucketBy", bucket_by), ("rolloutContextKind", kind)):
+        if value is not None:
+            if weight is None:
+                raise PatchError(f"{where}: {name!r} needs a 'weight' (the share of matching contexts to keep)")
+            if not isinstance(value, str) or not value:
+                raise PatchError(f"{where}: {name!r} must be a non-empty string, got {value!r}")
+    if bucket_by is not None:
+        out["bucket_by"] = _escaped(bucket_by) if kind is None and bucket_by.startswith("/") else bucket_by
+    if kind is not None:
+        out["rollout_context_kind"] = kind
+    return out
 
 
 def _clauses(instruction: Instruction, where: str) -> list[dict[str, Any]]:
@@ -97,12 +141,7 @@ def _rule_index(doc: Doc, instruction: Instruction, where: str) -> int:
 
 
 def _add_rule(doc: Doc, ins: Instruction, where: str) -> None:
-    unsupported = sorted(k for k in ("weight", "rolloutContextKind", "bucketBy") if ins.get(k) is not None)
-    if unsupported:
-        raise PatchError(
-            f"{where}: percentage rollouts inside segment rules are not supported ({', '.join(unsupported)})"
-        )
-    rule: dict[str, Any] = {"id": str(uuid.uuid4()), "clauses": _clauses(ins, where)}
+    rule: dict[str, Any] = {"id": str(uuid.uuid4()), "clauses": _clauses(ins, where), **rollout_from_wire(ins, where)}
     description = ins.get("description")
     if description is not None:
         rule["description"] = _field(ins, "description", str, where)

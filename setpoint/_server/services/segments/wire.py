@@ -2,10 +2,11 @@
 
 Out: :func:`ld_segment` renders a stored segment as LaunchDarkly does (``key``, ``name``, ``description``,
 ``tags``, ``creationDate``, ``lastModifiedDate``, ``included``, ``excluded``, ``includedContexts``,
-``excludedContexts``, ``rules`` with ``_id`` and clauses with ``contextKind``, ``version``, ``_links``).
+``excludedContexts``, ``rules`` with ``_id``, clauses with ``contextKind`` and, for weighted rules, ``weight``,
+``bucketBy`` and ``rolloutContextKind``, ``salt``, ``version``, ``_links``).
 In: :func:`doc_from_ld` turns a create body (LaunchDarkly's ``key``/``name``/``description``/``tags``, plus
-Setpoint's optional ``included``, ``excluded``, ``includedContexts``, ``excludedContexts`` and ``rules``) into
-a stored segment document.
+Setpoint's optional ``included``, ``excluded``, ``includedContexts``, ``excludedContexts``, ``rules`` and
+``salt``) into a stored segment document.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from setpoint._server.services.segments.patch import PatchError, clause_from_wire
+from setpoint._server.services.segments.patch import PatchError, clause_from_wire, rollout_from_wire
 from setpoint._server.services.segments.service import SegmentView
 from setpoint.config import SegmentTarget
 
@@ -33,6 +34,7 @@ CREATE_FIELDS = frozenset(
         "includedContexts",
         "excludedContexts",
         "rules",
+        "salt",
     }
 )
 """The fields a create body may carry."""
@@ -64,6 +66,10 @@ def ld_segment(view: SegmentView, project: str, environment: str) -> dict[str, A
         entry: dict[str, Any] = {"_id": rule.id, "clauses": clauses}
         if rule.description is not None:
             entry["description"] = rule.description
+        if rule.weight is not None:
+            entry["weight"] = rule.weight
+            entry["bucketBy"] = rule.bucket_by
+            entry["rolloutContextKind"] = rule.rollout_context_kind or "user"
         rules.append(entry)
     href = f"/api/v2/segments/{project}/{environment}/{s.key}"
     return {
@@ -79,6 +85,7 @@ def ld_segment(view: SegmentView, project: str, environment: str) -> dict[str, A
         "includedContexts": _targets(s.included_contexts),
         "excludedContexts": _targets(s.excluded_contexts),
         "rules": rules,
+        "salt": s.salt,
         "version": view.revision,
         "generation": view.revision,
         "unbounded": False,
@@ -107,11 +114,14 @@ def _ld_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
         where = f"rules[{index}]"
         if not isinstance(rule, dict) or not isinstance(rule.get("clauses"), list):
             raise PatchError(f"{where} must be an object with a 'clauses' list")
-        if rule.get("weight") is not None:
-            raise PatchError(f"{where}: percentage rollouts inside segment rules are not supported (weight)")
         clauses = [clause_from_wire(c, f"{where}.clauses[{i}]") for i, c in enumerate(rule["clauses"])]
         rules.append(
-            {"id": rule.get("_id") or str(uuid.uuid4()), "description": rule.get("description"), "clauses": clauses}
+            {
+                "id": rule.get("_id") or str(uuid.uuid4()),
+                "description": rule.get("description"),
+                "clauses": clauses,
+                **rollout_from_wire(rule, where),
+            }
         )
     return rules
 
@@ -138,7 +148,15 @@ def doc_from_ld(body: Any) -> dict[str, Any]:
         "included_contexts": _ld_targets(body, "includedContexts"),
         "excluded_contexts": _ld_targets(body, "excludedContexts"),
         "rules": _ld_rules(body),
+        "salt": _salt(body),
     }
+
+
+def _salt(body: dict[str, Any]) -> str:
+    salt = body.get("salt") or ""
+    if not isinstance(salt, str):
+        raise PatchError(f"'salt' must be a string (LaunchDarkly's segment salt, for weighted rules), got {salt!r}")
+    return salt
 
 
 _SORTS = {"key", "name", "creationDate", "lastModifiedDate"}
