@@ -9,7 +9,7 @@ meant before (a bare date or a time without an offset was UTC; ``v`` and spaces 
 one literal name) and leaves everything else untouched.
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0011
 Create Date: 2026-11-30 09:00:00
 """
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0005"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
