@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from setpoint._server import api
 from setpoint._server.auth import AuthError
-from setpoint._server.middleware import BodySizeLimit
+from setpoint._server.middleware import BodySizeLimit, InputGuard
 from setpoint._server.services.errors import ServiceError
 from setpoint._server.settings import Settings
 from setpoint._server.state import ServerState
@@ -136,5 +136,6 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     for router in api_routers():
         app.include_router(router)
     _install_web_ui(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InputGuard)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: before InputGuard buffers
     return app

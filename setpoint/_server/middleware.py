@@ -1,4 +1,4 @@
-"""ASGI middleware: the request body size limit."""
+"""ASGI middleware: the request body size limit and the input guard (``services.input_limits``)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,86 @@ class BodySizeLimit:
         except BodyTooLargeError:
             if not started:
                 await self._reject(send)
+
+
+def _error_body(path: str, loc: str, message: str) -> bytes:
+    """The error in the shape of the API the path belongs to (OFREP, the LaunchDarkly-style segments API, or
+    Setpoint's own ``{"detail", "errors"}``)."""
+    if path.startswith("/ofrep/"):
+        return json.dumps({"errorCode": "INVALID_CONTEXT", "errorDetails": message}).encode()
+    if path.startswith("/api/"):
+        return json.dumps({"code": "invalid_request", "message": message}).encode()
+    return json.dumps({"detail": message, "errors": [{"loc": loc, "msg": message}]}).encode()
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+class InputGuard:
+    """Apply ``services.input_limits`` to every request before any route sees it: the URL path, query
+    string and form bodies may not hold NUL characters, and a JSON body may not nest deeper than the limit or hold
+    unstorable text (422 naming the location). A body that is not JSON at all is left to the route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def _reject(self, send: Send, path: str, loc: str, message: str, status: int = 422) -> None:
+        body = _error_body(path, loc, message)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from setpoint._server.services import input_limits
+
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if "\x00" in path:
+            await self._reject(send, path, "path", "the URL path contains a NUL character (%00); remove it", 400)
+            return
+        query: bytes = scope.get("query_string", b"")
+        if b"\x00" in query or b"%00" in query.lower():
+            await self._reject(send, path, "query", "the query string contains a NUL character (%00); remove it", 400)
+            return
+        content_type = next((v for k, v in scope.get("headers", ()) if k == b"content-type"), b"")
+        is_form = content_type.split(b";", 1)[0].strip().lower() == b"application/x-www-form-urlencoded"
+        if not (is_form or _is_json(content_type)):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # disconnected before the body was complete
+                await self.app(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        if is_form:
+            if b"%00" in raw or b"\x00" in raw:
+                await self._reject(send, path, "form", "a form field contains a NUL character (%00); remove it", 400)
+                return
+        elif raw.strip():
+            try:
+                input_limits.loads(raw, "body")
+            except input_limits.InputLimitError as exc:
+                loc = exc.errors[0]["loc"] if exc.errors else "body"
+                await self._reject(send, path, loc, exc.message)
+                return
+            except ValueError:
+                pass  # not JSON: the route says so in its own words
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

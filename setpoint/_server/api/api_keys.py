@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from setpoint._server.api.deps import reader, server_state, writer
+from setpoint._server.api.deps import KeyId, reader, server_state, writer
 from setpoint._server.auth import AuthError, Principal
 from setpoint._server.services import keys as key_service
 
@@ -49,7 +49,7 @@ def create_key(request: Request, body: KeyIn, caller: Writer) -> dict[str, Any]:
 
 
 @router.delete("/api-keys/{key_id}/", summary="Revoke an API key")
-def revoke_key(request: Request, key_id: int, caller: Writer) -> dict[str, Any]:
+def revoke_key(request: Request, key_id: KeyId, caller: Writer) -> dict[str, Any]:
     """Every server process stops accepting the key at once."""
     key = key_service.revoke_key(server_state(request).ctx, caller.project_id, key_id, caller.actor)
     return key_service.key_json(key)

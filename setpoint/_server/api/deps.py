@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Header, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from setpoint._server.auth import KeyCache, Principal, authenticate_hash, require_scope, token_from_header
 from setpoint._server.security import hash_token
 from setpoint._server.services.errors import InvalidError
+from setpoint._server.services.input_limits import DB_INT_MAX
 from setpoint._server.state import ServerState
+
+VersionNumber = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="A version number of the variable")]
+"""A version number in a path (bounded like every stored integer: 422 beyond :data:`DB_INT_MAX`)."""
+KeyId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="The id of an API key")]
+"""An API key id in a path."""
+IF_MATCH_PATTERN = r'^\s*(\*|(W/)?"?[0-9]{1,10}"?)\s*$'
+"""What ``If-Match`` accepts: the ETag of the resource (``"3"``, ``W/"3"``, ``3``) or ``*``."""
+IfMatch = Annotated[
+    str | None,
+    Header(
+        pattern=IF_MATCH_PATTERN,
+        description='The ETag (revision) you read, e.g. `"3"`: the write is refused with 412 when it is stale',
+    ),
+]
+"""The optional ``If-Match`` header of every write (one definition, so the OpenAPI document is uniform)."""
 
 
 def server_state(request: Request) -> ServerState:
@@ -43,7 +61,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None or value.strip() in ("", "*"):
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not text.isdigit() or not text.isascii() or int(text) > DB_INT_MAX:
         raise InvalidError(f"If-Match {value!r} is not a revision; send the ETag of GET /v1/variables/<name>/")
     return int(text)
 

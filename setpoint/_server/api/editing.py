@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from setpoint._server.api.deps import parse_if_match, reader, server_state, writer
+from setpoint._server.api.deps import IfMatch, VersionNumber, parse_if_match, reader, server_state, writer
 from setpoint._server.auth import Principal
 from setpoint._server.services import catalog, editing, lifecycle, simulate
 from setpoint._server.services.errors import InvalidError
+from setpoint._server.services.input_limits import DB_INT_MAX
 from setpoint._server.services.variables import VariableView
 from setpoint._server.storage.records import AuditEntry, LabelMove
 
@@ -22,7 +23,6 @@ router = APIRouter(prefix="/v1", tags=["management"])
 
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
-IfMatch = Annotated[str | None, Header(description="The variable's ETag (revision): refused with 412 when stale")]
 
 
 class NewVersion(BaseModel):
@@ -169,7 +169,12 @@ def create_version(request: Request, name: str, body: NewVersion, caller: Writer
 
 @router.post("/variables/{name}/versions/{version}/restore/", status_code=201, summary="Restore a version")
 def restore_version(
-    request: Request, name: str, version: int, caller: Writer, body: RestoreIn | None = None, if_match: IfMatch = None
+    request: Request,
+    name: str,
+    version: VersionNumber,
+    caller: Writer,
+    body: RestoreIn | None = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """A new version with the value of ``version`` (audited as a restore); optionally moves a label onto it."""
     ctx = server_state(request).ctx
@@ -186,8 +191,8 @@ def diff(
     request: Request,
     name: str,
     caller: Reader,
-    old: Annotated[int, Query(alias="from", ge=1)],
-    new: Annotated[int, Query(alias="to", ge=1)],
+    old: Annotated[int, Query(alias="from", ge=1, le=DB_INT_MAX)],
+    new: Annotated[int, Query(alias="to", ge=1, le=DB_INT_MAX)],
 ) -> dict[str, Any]:
     """A unified diff of the pretty-printed values of two versions."""
     lines = catalog.diff_versions(server_state(request).ctx, caller.project_id, name, old, new)

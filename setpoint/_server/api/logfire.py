@@ -7,11 +7,19 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from setpoint._server.api.deps import is_logfire_client, parse_if_match, principal, reader, server_state, writer
+from setpoint._server.api.deps import (
+    IfMatch,
+    is_logfire_client,
+    parse_if_match,
+    principal,
+    reader,
+    server_state,
+    writer,
+)
 from setpoint._server.auth import AuthError, Principal
 from setpoint._server.services import types as type_service
 from setpoint._server.services import variables as var_service
@@ -22,7 +30,6 @@ router = APIRouter(prefix="/v1", tags=["logfire-compatible"])
 
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
-IfMatch = Annotated[str | None, Header(description="A revision from the variable's ETag: refuse (412) if stale")]
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

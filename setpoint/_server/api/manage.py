@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from setpoint._server.api.deps import parse_if_match, reader, server_state, writer
+from setpoint._server.api.deps import IfMatch, parse_if_match, reader, server_state, writer
 from setpoint._server.auth import Principal
 from setpoint._server.services import audit
 from setpoint._server.services import variables as var_service
@@ -20,7 +20,6 @@ router = APIRouter(prefix="/v1", tags=["management"])
 
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
-IfMatch = Annotated[str | None, Header(description="A revision from the variable's ETag: refuse (412) if stale")]
 
 
 def _move_json(move: LabelMove) -> dict[str, Any]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from setpoint._server.api.deps import parse_if_match, reader, server_state, writer
+from setpoint._server.api.deps import IfMatch, parse_if_match, reader, server_state, writer
 from setpoint._server.auth import Principal
 from setpoint._server.services import audit
 from setpoint._server.services.segments import service
@@ -22,7 +22,6 @@ router = APIRouter(prefix="/v1", tags=["segments"])
 
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
-IfMatch = Annotated[str | None, Header(description="A revision from the segment's ETag: refuse (412) if stale")]
 SegmentBody = Annotated[dict[str, Any], Body(description="A segment in the `setpoint.config.Segment` JSON shape")]
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from typing import Any
 
-from setpoint._server.services import audit
+from setpoint._server.services import audit, input_limits
 from setpoint._server.services import variables as var_service
 from setpoint._server.services.catalog import schema_for_kind
 from setpoint._server.services.changes import Change
@@ -39,7 +38,7 @@ def parse_schema(text: str) -> dict[str, Any] | None:
     if not text.strip():
         return None
     try:
-        schema = json.loads(text)
+        schema = input_limits.loads(text, "the JSON schema")
     except ValueError as exc:
         raise InvalidError(f"the JSON schema is not valid JSON: {exc}") from None
     if not isinstance(schema, dict):

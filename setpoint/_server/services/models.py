@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from setpoint._server.services.input_limits import DB_INT_MAX
+
 
 class LabelTargetIn(BaseModel):
     """Where a label should point: ``version`` (an existing number, or a value that becomes a version),
@@ -14,7 +16,7 @@ class LabelTargetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target_type: Literal["version", "latest", "code_default", "label"]
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=DB_INT_MAX)
     serialized_value: str | None = None
     target_label: str | None = None
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from setpoint._core.evaluator import CompiledConfig, compile_config
+from setpoint._server.services import input_limits
 from setpoint._server.services.errors import InvalidError, NotFoundError
 from setpoint.config import VariablesConfig
 
@@ -102,7 +103,7 @@ def parse_attributes(text: str) -> dict[str, Any]:
         return {}
     if text.startswith("{"):
         try:
-            data = json.loads(text)
+            data = input_limits.loads(text, "attributes")
         except ValueError as exc:
             raise InvalidError(f"attributes are not a valid JSON object: {exc}") from None
         if not isinstance(data, dict):
@@ -122,6 +123,6 @@ def parse_attributes(text: str) -> dict[str, Any]:
 def literal(raw: str) -> Any:
     """A typed literal: JSON when it parses (numbers, true/false, null, "quoted"), else the text itself."""
     try:
-        return json.loads(raw)
+        return input_limits.loads(raw, "attribute value")
     except ValueError:
         return raw

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import jsonschema
 from pydantic import ValidationError
 
+from setpoint._server.services import input_limits
 from setpoint._server.services.errors import InvalidError
 from setpoint._server.services.wire import project_wire
 from setpoint._server.storage import ReadTx
@@ -44,7 +44,7 @@ def check_json_schema(schema: dict[str, Any], where: str) -> None:
 def check_value(serialized_value: str, schema: dict[str, Any] | None, where: str) -> None:
     """The value must be JSON and valid against ``schema`` (when there is one)."""
     try:
-        value = json.loads(serialized_value)
+        value = input_limits.loads(serialized_value, f"{where}: serialized_value")
     except ValueError as exc:
         raise InvalidError(
             f"{where}: serialized_value is not valid JSON ({exc}); send the value JSON-encoded"

@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 from setpoint._server.api.deps import server_state
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import NotFoundError
+from setpoint._server.services.input_limits import check_db_int
 from setpoint._server.storage.records import Project
 from setpoint._server.web import session as sessions
 from setpoint._server.web.session import UiSession
@@ -146,4 +147,7 @@ def field(form: FormData, name: str, default: str = "") -> str:
 def revision(form: FormData) -> int | None:
     """The ``revision`` hidden field of an edit form (the optimistic-concurrency check)."""
     raw = field(form, "revision")
-    return int(raw) if raw.isdigit() else None
+    if not (raw.isdigit() and raw.isascii()):
+        return None
+    check_db_int(int(raw), "revision")
+    return int(raw)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from setpoint._server.api.deps import server_state
+from setpoint._server.api.deps import KeyId, server_state
 from setpoint._server.services import keys as key_service
 from setpoint._server.services import simulate
 from setpoint._server.services import types as type_service
@@ -140,7 +140,7 @@ async def create_key(current: Current) -> Response:
 
 
 @router.post("/p/{project}/keys/{key_id}/revoke")
-async def revoke_key(current: Current, key_id: int) -> Response:
+async def revoke_key(current: Current, key_id: KeyId) -> Response:
     """Revoke a key: it stops working at once."""
     await current.form()
     try:

@@ -14,6 +14,7 @@ from setpoint._server.api.deps import server_state
 from setpoint._server.services import catalog, editing, lifecycle
 from setpoint._server.services import types as type_service
 from setpoint._server.services.errors import ServiceError
+from setpoint._server.services.input_limits import check_db_int
 from setpoint._server.services.usage import report as usage_report
 from setpoint._server.storage.records import LabelTarget
 from setpoint._server.web import session as sessions
@@ -202,7 +203,10 @@ async def move_label(current: Current, name: str) -> Response:
     raw = field(form, "target")
     if raw.startswith("version:"):
         number = raw.removeprefix("version:")
-        target = LabelTarget("version", version=int(number) if number.isdigit() else None)
+        version = int(number) if number.isdigit() and number.isascii() else None
+        if version is not None:
+            check_db_int(version, "version")
+        target = LabelTarget("version", version=version)
     elif raw.startswith("label:"):
         target = LabelTarget("label", target_label=raw.removeprefix("label:"))
     else:
