@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,8 +42,27 @@ def serve(
     data_dir: DataDirOption = DEFAULT_DATA_DIR_PATH,
     database_url: DatabaseUrlOption = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            envvar="SETPOINT_FORWARDED_ALLOW_IPS",
+            help="Comma-separated addresses or networks of TLS-terminating proxies (or '*') whose "
+            "X-Forwarded-For and X-Forwarded-Proto headers are trusted (default: none, headers ignored).",
+        ),
+    ] = None,
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option("--ssl-certfile", envvar="SETPOINT_SSL_CERTFILE", help="Serve HTTPS with this PEM certificate."),
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None,
+        typer.Option("--ssl-keyfile", envvar="SETPOINT_SSL_KEYFILE", help="The PEM private key of --ssl-certfile."),
+    ] = None,
 ) -> None:
     """Run the Setpoint server (API, live updates, UI) until interrupted."""
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise typer.BadParameter("give both --ssl-certfile and --ssl-keyfile (or neither)")
     import uvicorn
 
     from setpoint._server.app import create_app
@@ -50,7 +70,15 @@ def serve(
     from setpoint._server.settings import Settings
     from setpoint._server.storage import open_storage
 
-    settings = Settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
+    settings = Settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        forwarded_allow_ips=forwarded_allow_ips or None,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )
     settings.migrate_on_start = False
     storage = open_storage(settings.effective_database_url)
     storage.migrate()
@@ -72,7 +100,16 @@ def serve(
 
     logging.getLogger("setpoint").setLevel(log_level.upper())
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5, proxy_headers=False
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+        # Forwarded headers only from the configured proxies (uvicorn would trust 127.0.0.1 by default).
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )
     try:
         _Server(config).run()

@@ -36,6 +36,13 @@ class Settings:
     sse_keepalive_seconds: float = field(
         default_factory=lambda: float(os.environ.get("SETPOINT_SSE_KEEPALIVE_SECONDS") or 15.0)
     )
+    forwarded_allow_ips: str | None = field(
+        default_factory=lambda: os.environ.get("SETPOINT_FORWARDED_ALLOW_IPS") or None
+    )
+    """Comma-separated proxy addresses/networks (or ``*``) whose ``X-Forwarded-For``/``-Proto`` are trusted;
+    None: forwarded headers are ignored."""
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
     migrate_on_start: bool = True
     stale_days: int = field(default_factory=lambda: _env_int("SETPOINT_STALE_DAYS", 30))
     """A variable nobody evaluated for this many days (or served one way this long) is flagged stale."""
@@ -55,4 +62,5 @@ class Settings:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_certfile else "http"
+        return f"{scheme}://{host}:{self.port}"

@@ -10,6 +10,7 @@ from setpoint._server.auth import KeyCache
 from setpoint._server.events import AuditWatcher, EventHub, PostgresListener
 from setpoint._server.services.changes import Change, ChangeSink
 from setpoint._server.services.context import ServiceContext
+from setpoint._server.services.login_throttle import LoginThrottle
 from setpoint._server.services.usage.rollup import RollupJob
 from setpoint._server.settings import Settings
 from setpoint._server.snapshot import SnapshotCache
@@ -30,6 +31,7 @@ class ServerState:
     snapshots: SnapshotCache
     keys: KeyCache
     hub: EventHub
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     listener: PostgresListener | None = field(default=None)
     watcher: AuditWatcher | None = field(default=None)
     rollup: RollupJob | None = field(default=None)
@@ -78,7 +80,7 @@ class ServerState:
             self.keys.invalidate()
             if entry.action == "revoke" and isinstance(entry.after, dict) and isinstance(entry.after.get("id"), int):
                 self.hub.end_key_streams(key_id=entry.after["id"])
-        elif entry.entity_type in ("variable", "segment"):
+        elif entry.entity_type in ("variable", "segment") and entry.project_id is not None:
             # Also sees this process's own writes: a rebuild with an unchanged ETag, harmless.
             self.snapshots.invalidate(entry.project_id)
 

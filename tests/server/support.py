@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -76,11 +77,16 @@ class ServerProcess:
     process: subprocess.Popen[bytes] | None = None
     output: str = ""
     log_path: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
+    """More ``setpoint serve`` options (e.g. ``--ssl-certfile``)."""
+    scheme: str = "http"
+    verify: ssl.SSLContext | bool = True
+    """How the readiness check verifies TLS (a CA file for a test certificate)."""
 
     @property
     def url(self) -> str:
         """Base URL of the server."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
         """Start and wait until ``/readyz`` answers 200."""
@@ -92,7 +98,17 @@ class ServerProcess:
         )
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [*CLI, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *database, *_QUIET],
+                [
+                    *CLI,
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                    *database,
+                    *_QUIET,
+                    *self.extra_args,
+                ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -102,7 +118,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=1, verify=self.verify).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

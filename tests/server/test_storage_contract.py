@@ -267,6 +267,21 @@ def test_audit_history_keeps_who_when_before_after(storage: Storage) -> None:
         assert [e.entity_name for e in tx.audit_since(start)][-3:] == ["v", "v", "T"]
 
 
+def test_instance_audit_entries_belong_to_no_project(storage: Storage) -> None:
+    project = _project(storage)
+    name = f"mallory-{uuid.uuid4().hex[:8]}"
+    with storage.write() as tx:
+        tx.add_audit(None, "address:10.0.0.7", "login_failed", "login", name, None, {"address": "10.0.0.7"})
+        tx.add_audit(project.id, "alice", "create", "variable", name, None, {"x": 1})
+    with storage.read() as tx:
+        instance = tx.list_audit(None, entity_name=name)
+        assert [(e.project_id, e.action, e.after) for e in instance] == [
+            (None, "login_failed", {"address": "10.0.0.7"})
+        ]
+        assert [e.action for e in tx.list_audit(project.id, entity_name=name)] == ["create"]
+        assert [e.project_id for e in tx.audit_since(instance[0].id - 1)][:2] == [None, project.id]
+
+
 def test_api_keys_store_hashes_and_revoke(storage: Storage) -> None:
     project, other = _project(storage), _project(storage)
     key_hash = uuid.uuid4().hex * 2

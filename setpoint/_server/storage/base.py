@@ -117,9 +117,14 @@ class ReadTx(ABC):
 
     @abstractmethod
     def list_audit(
-        self, project_id: int, *, entity_type: str | None = None, entity_name: str | None = None, limit: int = 100
+        self,
+        project_id: int | None,
+        *,
+        entity_type: str | None = None,
+        entity_name: str | None = None,
+        limit: int = 100,
     ) -> list[AuditEntry]:
-        """Audit entries, newest first."""
+        """Audit entries of a project (None: the instance's own, such as logins), newest first."""
 
     @abstractmethod
     def audit_since(self, after_id: int, limit: int = 1000) -> list[AuditEntry]:
@@ -229,9 +234,16 @@ class WriteTx(ReadTx):
 
     @abstractmethod
     def add_audit(
-        self, project_id: int, actor: str, action: str, entity_type: str, entity_name: str, before: Any, after: Any
+        self,
+        project_id: int | None,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_name: str,
+        before: Any,
+        after: Any,
     ) -> None:
-        """Append to the audit history."""
+        """Append to the audit history (``project_id`` None: an instance event, such as a failed login)."""
 
     @abstractmethod
     def insert_api_key(

@@ -120,7 +120,8 @@ class AuditEntry:
     """Who changed what, when, with the JSON before and after (None for a create or a delete)."""
 
     id: int
-    project_id: int
+    project_id: int | None
+    """None for the instance's own events (logins)."""
     at: datetime
     actor: str
     action: str

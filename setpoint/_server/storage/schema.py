@@ -128,7 +128,8 @@ audit_log = sa.Table(
     "audit_log",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    _project_fk(),
+    # NULL: an event of the instance rather than of one project (a failed or throttled login).
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
     _ts("at"),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("action", sa.String(50), nullable=False),

@@ -135,10 +135,16 @@ class SqlReadTx(ReadTx):
         return None if row is None else _segment(row)
 
     def list_audit(
-        self, project_id: int, *, entity_type: str | None = None, entity_name: str | None = None, limit: int = 100
+        self,
+        project_id: int | None,
+        *,
+        entity_type: str | None = None,
+        entity_name: str | None = None,
+        limit: int = 100,
     ) -> list[AuditEntry]:
         c = t.audit_log.c
-        stmt = sa.select(t.audit_log).where(c.project_id == project_id)
+        owner = c.project_id.is_(None) if project_id is None else c.project_id == project_id
+        stmt = sa.select(t.audit_log).where(owner)
         if entity_type is not None:
             stmt = stmt.where(c.entity_type == entity_type)
         if entity_name is not None:

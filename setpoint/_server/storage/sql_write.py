@@ -263,7 +263,14 @@ class SqlWriteTx(SqlReadTx, WriteTx):
         return bool(result.rowcount)
 
     def add_audit(
-        self, project_id: int, actor: str, action: str, entity_type: str, entity_name: str, before: Any, after: Any
+        self,
+        project_id: int | None,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_name: str,
+        before: Any,
+        after: Any,
     ) -> None:
         self.conn.execute(
             sa.insert(t.audit_log).values(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from setpoint._server.api.deps import server_state
 from setpoint._server.services import keys as key_service
+from setpoint._server.services import login_throttle
 from setpoint._server.services.errors import ServiceError
 from setpoint._server.web import session as sessions
 from setpoint._server.web.render import Page, field, page, templates
@@ -21,12 +23,29 @@ router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "setpoint_login_csrf"
 
 
-def _login_page(request: Request, next_url: str, error: str = "", status_code: int = 200) -> Response:
+def _login_page(
+    request: Request, next_url: str, error: str = "", status_code: int = 200, retry_after: float = 0.0
+) -> Response:
     token = secrets.token_urlsafe(24)
-    context = {"next": next_url, "error": error, "login_csrf": token}
-    response = templates.TemplateResponse(request, "login.html", context, status_code=status_code)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login")
+    context: dict[str, object] = {"next": next_url, "error": error, "login_csrf": token}
+    headers: dict[str, str] = {}
+    if retry_after > 0:
+        wait = login_throttle.seconds(retry_after)
+        at = datetime.now(UTC) + timedelta(seconds=wait)
+        context["retry_after"] = wait
+        context["retry_at"] = at.strftime("%H:%M:%S UTC")
+        headers["Retry-After"] = str(wait)
+    response = templates.TemplateResponse(request, "login.html", context, status_code=status_code, headers=headers)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login", secure=request.url.scheme == "https"
+    )
     return response
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: the proxy's ``X-Forwarded-For`` when the request came through a proxy in
+    ``--forwarded-allow-ips`` (uvicorn applies it), else the peer's address."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 @router.get("/login")
@@ -47,10 +66,17 @@ async def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected.encode(), login_csrf.encode()):
         return _login_page(request, next_url, "Your login form expired; please try again.", 400)
-    ctx = server_state(request).ctx
+    state = server_state(request)
+    ctx, throttle, address = state.ctx, state.login_throttle, client_address(request)
+    wait = await run_in_threadpool(login_throttle.retry_after, ctx, throttle, username, address)
+    if wait > 0:
+        message = "Too many failed logins for this account or from your address."
+        return _login_page(request, next_url, message, 429, retry_after=wait)
     token = await run_in_threadpool(sessions.login, ctx, username, password)
     if token is None:
-        return _login_page(request, next_url, "Wrong username or password.", 401)
+        delay = await run_in_threadpool(login_throttle.failed, ctx, throttle, username, address)
+        return _login_page(request, next_url, "Wrong username or password.", 401, retry_after=delay)
+    login_throttle.succeeded(throttle, username, address)
     response = RedirectResponse(sessions.safe_next(next_url), status_code=303)
     sessions.set_cookie(request, response, token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
