@@ -15,8 +15,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from setpoint._server import api
+from setpoint._server.api._openapi import finish as finish_openapi
 from setpoint._server.auth import AuthError
-from setpoint._server.middleware import BodySizeLimit, InputGuard
+from setpoint._server.middleware import AllowHeader, BodySizeLimit, InputGuard
 from setpoint._server.services.errors import ServiceError
 from setpoint._server.settings import Settings
 from setpoint._server.state import ServerState
@@ -48,13 +49,19 @@ async def _auth_error(_request: Request, exc: Exception) -> JSONResponse:
     return _error(exc.status_code, exc.message)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"loc": ".".join(str(p) for p in err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()
     ]
     summary = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:10])
-    return _error(422, f"invalid request: {summary}", errors)
+    message = f"invalid request: {summary}"
+    # Each API family answers in its own error shape (see api/_openapi.py).
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"code": "invalid_request", "message": message}, status_code=400)
+    if request.url.path.startswith(("/ofrep/", "/v1/ofrep/")):
+        return JSONResponse({"errorCode": "INVALID_CONTEXT", "errorDetails": message}, status_code=400)
+    return _error(422, message, errors)
 
 
 _FIRST_ROUTERS = ("health", "logfire", "manage")
@@ -86,10 +93,10 @@ def _document_bearer_auth(app: FastAPI) -> None:
                 "description": "An API key of one project (`setpoint keys create --project NAME --scopes read,write`)",
             }
             for path, operations in schema.get("paths", {}).items():
-                if path.startswith("/v1/") or path.startswith("/api/"):
+                if path.startswith(("/v1/", "/api/", "/ofrep/v1/evaluate/")) and not path.endswith("/configuration"):
                     for operation in operations.values():
                         operation.setdefault("security", [{"apiKey": []}])
-            app.openapi_schema = schema
+            app.openapi_schema = finish_openapi(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -136,6 +143,7 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     for router in api_routers():
         app.include_router(router)
     _install_web_ui(app)
+    app.add_middleware(AllowHeader)
     app.add_middleware(InputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost: before InputGuard buffers
     return app

@@ -62,7 +62,7 @@ class BodySizeLimit:
 def _error_body(path: str, loc: str, message: str) -> bytes:
     """The error in the shape of the API the path belongs to (OFREP, the LaunchDarkly-style segments API, or
     Setpoint's own ``{"detail", "errors"}``)."""
-    if path.startswith("/ofrep/"):
+    if path.startswith(("/ofrep/", "/v1/ofrep/")):
         return json.dumps({"errorCode": "INVALID_CONTEXT", "errorDetails": message}).encode()
     if path.startswith("/api/"):
         return json.dumps({"code": "invalid_request", "message": message}).encode()
@@ -126,7 +126,8 @@ class InputGuard:
                 input_limits.loads(raw, "body")
             except input_limits.InputLimitError as exc:
                 loc = exc.errors[0]["loc"] if exc.errors else "body"
-                await self._reject(send, path, loc, exc.message)
+                # The LaunchDarkly-style API answers every invalid request with 400.
+                await self._reject(send, path, loc, exc.message, 400 if path.startswith("/api/") else 422)
                 return
             except ValueError:
                 pass  # not JSON: the route says so in its own words
@@ -140,3 +141,34 @@ class InputGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class AllowHeader:
+    """A 405 answer's ``Allow`` header lists every method of the path (Starlette names only those of the
+    first route matching the path, when several routes share it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                from starlette.routing import Match
+
+                routes = getattr(scope.get("app"), "routes", ())
+                methods = [
+                    method
+                    for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+                    if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in routes)
+                ]
+                if methods:
+                    headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"allow"]
+                    headers.append((b"allow", ", ".join(methods).encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_allow)

@@ -5,7 +5,7 @@ A new key's secret is in the create response only; a key can only create keys wi
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,13 +20,16 @@ Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
 
 
+Scope = Literal["read", "write", "read_external"]
+
+
 class KeyIn(BaseModel):
     """A new key: a name to recognize it by and its scopes."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="", max_length=200)
-    scopes: list[str] = Field(default_factory=lambda: ["read"])
+    scopes: list[Scope] = Field(default_factory=lambda: list[Scope](["read"]), min_length=1)
 
 
 @router.get("/api-keys/", summary="The project's API keys (never their secrets)")
@@ -38,7 +41,7 @@ def list_keys(request: Request, caller: Reader) -> list[dict[str, Any]]:
 @router.post("/api-keys/", status_code=201, summary="Create an API key (its secret is shown once)")
 def create_key(request: Request, body: KeyIn, caller: Writer) -> dict[str, Any]:
     """The response's ``key`` is the only copy of the secret: store it now."""
-    scopes = key_service.parse_scopes(body.scopes)
+    scopes = key_service.parse_scopes(list(body.scopes))
     missing = sorted(scopes - key_service.grantable(caller.scopes))
     if missing:
         raise AuthError(403, f"this API key cannot create a key with scope(s) {', '.join(missing)} that it lacks")

@@ -85,7 +85,7 @@ class RenameIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    new_name: str
+    new_name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=128)
     keep_alias: bool = True
 
 

@@ -131,7 +131,11 @@ def list_variable_types(request: Request, caller: Reader) -> list[dict[str, Any]
     return [type_service.type_json(t) for t in types]
 
 
-@router.post("/variable-types/", summary="Create or replace a variable type by name")
+@router.post(
+    "/variable-types/",
+    summary="Create or replace a variable type by name",
+    responses={201: {"description": "Created"}, 200: {"description": "Replaced"}},
+)
 def upsert_variable_type(request: Request, response: Response, body: VariableTypeIn, caller: Writer) -> dict[str, Any]:
     """An upsert: 201 when the type was created, 200 when replaced."""
     vtype, created = type_service.upsert_type(server_state(request).ctx, caller.project_id, body, caller.actor)

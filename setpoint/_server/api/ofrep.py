@@ -35,9 +35,9 @@ _CONTEXT_BODY: dict[str, Any] = {
                     "type": "object",
                     "properties": {
                         "context": {
-                            "type": "object",
+                            "type": ["object", "null"],
                             "description": "targetingKey plus attributes",
-                            "properties": {"targetingKey": {"type": "string"}},
+                            "properties": {"targetingKey": {"type": ["string", "null"]}},
                             "additionalProperties": True,
                         }
                     },
@@ -112,7 +112,12 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return any(c.strip().removeprefix("W/") in (etag, "*") for c in header.split(","))
 
 
-@_routes.post("/evaluate/flags", summary="OFREP bulk evaluation (ETag / If-None-Match)", openapi_extra=_CONTEXT_BODY)
+@_routes.post(
+    "/evaluate/flags",
+    summary="OFREP bulk evaluation (ETag / If-None-Match)",
+    openapi_extra=_CONTEXT_BODY,
+    responses={304: {"description": "Not modified: the answer's ETag is in If-None-Match"}},
+)
 async def evaluate_flags(request: Request, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """Evaluate every variable of the project; 304 when ``If-None-Match`` has the answer's ETag."""
     try:

@@ -23,6 +23,10 @@ router = APIRouter(prefix="/v1", tags=["segments"])
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
 SegmentBody = Annotated[dict[str, Any], Body(description="A segment in the `setpoint.config.Segment` JSON shape")]
+_SEGMENT_DOC = {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Segment"}}}}}
+_REPLACEMENT_DOC = {
+    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/SegmentReplacement"}}}}
+}
 
 
 def _json(view: service.SegmentView) -> dict[str, Any]:
@@ -45,7 +49,7 @@ async def list_segments(request: Request, caller: Reader) -> list[dict[str, Any]
     return [_json(v) for v in views]
 
 
-@router.post("/segments/", status_code=201, summary="Create a segment")
+@router.post("/segments/", status_code=201, summary="Create a segment", openapi_extra=_SEGMENT_DOC)
 async def create_segment(request: Request, body: SegmentBody, caller: Writer) -> Response:
     """Create a segment; 409 when the key is taken, 400 naming an invalid clause, reference or cycle."""
     ctx = server_state(request).ctx
@@ -60,7 +64,7 @@ async def get_segment(request: Request, key: str, caller: Reader) -> Response:
     return _response(view)
 
 
-@router.put("/segments/{key}/", summary="Replace a segment")
+@router.put("/segments/{key}/", summary="Replace a segment", openapi_extra=_REPLACEMENT_DOC)
 async def put_segment(
     request: Request, key: str, body: SegmentBody, caller: Writer, if_match: IfMatch = None
 ) -> Response:

@@ -277,9 +277,10 @@ def apply_instructions(doc: Doc, instructions: Any) -> Segment:
 
 
 def validate_segment(doc: Doc) -> Segment:
-    """The document as a `Segment`; :class:`PatchError` naming the offending field or clause otherwise."""
+    """The document as a `Segment`; :class:`PatchError` naming the offending field or clause otherwise.
+    Strict: JSON types as the schema says (``"negate": "yes"`` is refused, not read as true)."""
     try:
-        return Segment.model_validate(doc)
+        return Segment.model_validate(doc, strict=True)
     except ValidationError as exc:
         raise PatchError(describe_segment_error(exc, doc)) from None
 
