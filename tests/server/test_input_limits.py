@@ -167,3 +167,25 @@ def test_check_json_names_the_first_offending_location() -> None:
     with pytest.raises(input_limits.InputLimitError, match="more than 64 levels"):
         input_limits.loads(_nested(10_000), "value")
     input_limits.check_json({"a": [_nested(3)] * 3, "b": "ok"}, "body")
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ('{"emoji": "\\ud83d\\ude00"}', True),  # a surrogate pair, as json.dumps writes an emoji
+        ('{"text": "a\\\\u0000"}', True),  # an escaped backslash, then the letters u0000
+        ('{"text": "\\u0000"}', False),
+        ('["\\udc00\\ud800"]', False),  # reversed: two lone surrogates
+        ('{"a": "[[[[[[[["}', True),  # brackets inside strings do not nest
+        ("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, True),
+        ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), False),
+        ('{"a":' * MAX_JSON_DEPTH + "1" + "}" * MAX_JSON_DEPTH, True),
+        ('{"a":' * (MAX_JSON_DEPTH + 1) + "1" + "}" * (MAX_JSON_DEPTH + 1), False),
+    ],
+)
+def test_loads_agrees_with_the_full_walk(text: str, accepted: bool) -> None:
+    if accepted:
+        assert input_limits.loads(text, "body") == json.loads(text)
+    else:
+        with pytest.raises(input_limits.InputLimitError):
+            input_limits.loads(text, "body")

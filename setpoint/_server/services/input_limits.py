@@ -15,6 +15,7 @@ string; services apply :func:`loads` to JSON carried inside strings (``serialize
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from setpoint._server.services.errors import InvalidError
@@ -104,6 +105,33 @@ def check_json(value: Any, field: str) -> None:
     raise InputLimitError(f"{loc} {problem}", errors=[{"loc": loc, "msg": problem}])
 
 
+_CONTAINERS = (dict, list)
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _shallow(value: Any) -> bool:
+    """Whether parsed JSON nests at most :data:`MAX_JSON_DEPTH` levels (visits containers only; parsed
+    JSON holds exact dicts and lists)."""
+    level: list[Any] = [value] if type(value) in _CONTAINERS else []
+    for _ in range(MAX_JSON_DEPTH):
+        if not level:
+            return True
+        deeper: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            deeper += [c for c in children if type(c) in _CONTAINERS]
+        level = deeper
+    return not level
+
+
+def _surely_clean(raw: bytes, value: Any) -> bool:
+    """True when JSON text and its parsed value certainly break no limit, found quickly: no ``\\u0000`` or
+    surrogate escape in the text (NUL and surrogates can only be written escaped in JSON), and containers
+    nested at most :data:`MAX_JSON_DEPTH` levels. False means "walk it" (it may still be clean, e.g. an
+    emoji written as a surrogate pair)."""
+    return _SUSPECT_ESCAPE.search(raw) is None and _shallow(value)
+
+
 def loads(text: str | bytes, field: str) -> Any:
     """``json.loads`` for client input: ``ValueError`` when it is not JSON (as ``json.loads``),
     :class:`InputLimitError` naming ``field`` when it breaks a limit."""
@@ -112,7 +140,9 @@ def loads(text: str | bytes, field: str) -> Any:
     except RecursionError:
         message = f"is nested more than {MAX_JSON_DEPTH} levels deep (the limit); flatten it"
         raise InputLimitError(f"{field} {message}", errors=[{"loc": field, "msg": message}]) from None
-    check_json(value, field)
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if not _surely_clean(raw, value):
+        check_json(value, field)
     return value
 
 
