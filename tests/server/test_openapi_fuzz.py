@@ -3,7 +3,8 @@ check, a fixed seed, a small example budget) against a real ``setpoint serve`` o
 finds nothing: no 5xx, no undocumented status, no response breaking its schema, no schema-valid request
 refused, no invalid one accepted, ``Allow`` right on 405.
 
-Run through the ``schemathesis`` CLI (its pytest plugin's lazy loader does not work with pytest 9). The
+Run through the ``schemathesis`` CLI (its pytest plugin's lazy loader does not work with pytest 9), with one
+worker (several threads hit a CPython 3.11 AST recursion error inside its generator). The
 budget (:data:`EXAMPLES` per operation) keeps it under two minutes on a loaded 2-core machine; set
 ``SETPOINT_FUZZ_EXAMPLES`` for a deeper run by hand. A failure prints schemathesis's report, with a
 ``curl`` line reproducing each problem.
@@ -21,7 +22,7 @@ import pytest
 
 from tests.server.support import ServerProcess
 
-EXAMPLES = int(os.environ.get("SETPOINT_FUZZ_EXAMPLES") or 4)
+EXAMPLES = int(os.environ.get("SETPOINT_FUZZ_EXAMPLES") or 3)
 SEED = 20261130
 REVOKE = r"^/v1/api-keys/\{key_id\}/$"
 """Revoking keys is fuzzed last, on its own: it may revoke the very key the run uses."""
