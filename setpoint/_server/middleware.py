@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -144,11 +145,27 @@ class InputGuard:
 
 
 class AllowHeader:
-    """A 405 answer's ``Allow`` header lists every method of the path (Starlette names only those of the
-    first route matching the path, when several routes share it)."""
+    """A 405 answer's ``Allow`` header lists the methods the OpenAPI document gives the path (Starlette names
+    only those of the first route matching it). A path that is a template's instance and also a fixed path
+    (``/v1/variables/bulk/`` vs ``/v1/variables/{name}/``) is the fixed one."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._paths: list[tuple[str, re.Pattern[str], list[str]]] | None = None
+
+    def _allowed(self, scope: Scope) -> list[str]:
+        if self._paths is None:
+            document = scope["app"].openapi() if hasattr(scope.get("app"), "openapi") else {}
+            paths = []
+            for template, operations in document.get("paths", {}).items():
+                regex = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
+                paths.append((template, regex, sorted(m.upper() for m in operations if m != "parameters")))
+            self._paths = paths
+        path = scope.get("path", "")
+        exact = [methods for template, _, methods in self._paths if template == path]
+        if exact:
+            return exact[0]
+        return sorted({m for _, regex, methods in self._paths if regex.match(path) for m in methods})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -157,14 +174,7 @@ class AllowHeader:
 
         async def send_with_allow(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 405:
-                from starlette.routing import Match
-
-                routes = getattr(scope.get("app"), "routes", ())
-                methods = [
-                    method
-                    for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
-                    if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in routes)
-                ]
+                methods = self._allowed(scope)
                 if methods:
                     headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"allow"]
                     headers.append((b"allow", ", ".join(methods).encode()))

@@ -38,9 +38,10 @@ codec = "utf-8"
 # Writes check what JSON Schema cannot state: labels, versions and segments named must exist, rollout
 # weights add up to at most 1, a value matches its variable's schema, a type is a valid JSON Schema, a
 # segment clause's values fit its operator, a label in use cannot be deleted. A schema-valid body that
-# breaks one of these is answered 422 (400 on the segments APIs, as LaunchDarkly), never stored.
+# breaks one of these is answered 422 (400 on the segments APIs, as LaunchDarkly), never stored; a stale
+# `revision` in a bulk write's body is 412.
 include-method-regex = "^(POST|PUT|PATCH|DELETE)$"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "422"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "422"]
 """
 
 

@@ -5,7 +5,7 @@ then adds, to every operation of every API router:
 
 - its **error responses**, from what the operation has (see :func:`error_statuses`): 400 always (bad URL
   text), 401/403 when it needs an API key (no or wrong key, missing scope), 404 when it names something
-  (path parameters) or writes, 409 and 413 for writes, 412 with ``If-Match``, 422 when it takes input.
+  (path parameters) or writes, 409, 412 and 413 for writes, 422 when it takes input.
   Each points at the one error model of its API family (:data:`FAMILIES`): ``Error``
   (``{"detail", "errors"?}``, the app's exception handlers) for ``/v1/``, OFREP's
   ``{"errorCode", "errorDetails"}``, LaunchDarkly's ``{"code", "message"}`` for ``/api/v2/``. A route
@@ -91,7 +91,7 @@ DESCRIPTIONS = {
     403: "The API key lacks the scope this operation needs",
     404: "Not found: the named variable, version, label, segment or key does not exist in this project",
     409: "Conflict: the name is taken, the thing is in use, or it changed at the same time",
-    412: "Stale: `If-Match` names a revision that is no longer current; fetch it again",
+    412: "Stale: `If-Match` (or a `revision` in the body) names a revision that is no longer current",
     413: "The request body is larger than the server's limit",
     422: (
         "Invalid input: a parameter or body field breaks its schema, a rule the schema cannot express "
@@ -119,7 +119,7 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> set[int
         statuses.add(409)
     if method in ("post", "put", "patch"):
         statuses.add(413)
-    if any(p.get("in") == "header" and p.get("name", "").lower() == "if-match" for p in parameters):
+    if method in _WRITES:  # If-Match, or a `revision` in the body (bulk writes)
         statuses.add(412)
     if takes_input:
         statuses.add(422)
