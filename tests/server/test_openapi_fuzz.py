@@ -18,8 +18,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from setpoint._server.api import _openapi
+from setpoint._server.api.deps import IF_MATCH_PATTERN
 from tests.server.support import ServerProcess
 
 EXAMPLES = int(os.environ.get("SETPOINT_FUZZ_EXAMPLES") or 3)
@@ -96,3 +99,46 @@ def test_the_api_behaves_as_its_openapi_document_says(fuzz_server: ServerProcess
     revoking = _schemathesis(fuzz_server, key, config, "--include-path-regex", REVOKE)
     assert revoking.returncode == 0, revoking.stdout[-20000:] + revoking.stderr[-3000:]
     assert "Tested: 1" in revoking.stdout, revoking.stdout[-3000:]
+
+
+def test_every_api_operation_documents_its_errors_in_its_family_model(fuzz_server: ServerProcess) -> None:
+    document = httpx.get(f"{fuzz_server.url}/openapi.json", timeout=30).json()
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert schemas["Error"]["required"] == ["detail"]
+    checked = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            family = _openapi._family(path)
+            if family is None:
+                continue
+            checked += 1
+            responses = operation["responses"]
+            assert "400" in responses, (method, path)
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    assert ref == f"#/components/schemas/{family}", (method, path, status)
+            if "{" in path:
+                assert "404" in responses, (method, path)
+            if method in ("post", "put", "patch", "delete"):
+                assert {"409", "412"} <= set(responses), (method, path)
+            for parameter in operation.get("parameters", []):
+                assert "anyOf" not in parameter["schema"], (method, path, parameter["name"])
+                if parameter["name"].lower() == "if-match":
+                    assert parameter["schema"]["pattern"] == IF_MATCH_PATTERN
+                if parameter["in"] == "path" and parameter["name"] in ("name", "label", "key"):
+                    assert "pattern" in parameter["schema"], (method, path, parameter["name"])
+    assert checked > 40
+    assert document["paths"]["/v1/variables/{name}/"]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"]
+
+
+def test_a_405_lists_the_documented_methods(fuzz_server: ServerProcess) -> None:
+    for path, allowed in [
+        ("/v1/variables/", "GET, POST"),
+        ("/v1/variables/bulk/", "POST"),
+        ("/v1/variables/some_name/", "DELETE, GET, PATCH, PUT"),
+    ]:
+        response = httpx.request("OPTIONS", f"{fuzz_server.url}{path}", timeout=30)
+        assert response.status_code == 405
+        assert response.headers["allow"] == allowed, path
