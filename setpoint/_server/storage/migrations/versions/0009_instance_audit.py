@@ -1,7 +1,7 @@
 """instance audit entries (failed and throttled logins have no project)
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0010
 Create Date: 2026-11-30 09:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
