@@ -56,7 +56,7 @@ class ServerState:
             self.keys.invalidate(change.name)
             if change.event == "deleted":  # revoked: its open SSE streams end too
                 self.hub.end_key_streams(key_hash=change.name)
-        if change.entity == "project":
+        if change.entity in ("project", "membership", "person"):  # keys act with their maker's current role
             self.keys.invalidate()
         self.hub.publish(change)
 
@@ -78,7 +78,9 @@ class ServerState:
             self.keys.invalidate()
             if entry.action == "revoke" and isinstance(entry.after, dict) and isinstance(entry.after.get("id"), int):
                 self.hub.end_key_streams(key_id=entry.after["id"])
-        elif entry.entity_type in ("variable", "segment"):
+        elif entry.entity_type in ("membership", "person"):
+            self.keys.invalidate()
+        elif entry.entity_type in ("variable", "segment") and entry.project_id is not None:
             # Also sees this process's own writes: a rebuild with an unchanged ETag, harmless.
             self.snapshots.invalidate(entry.project_id)
 

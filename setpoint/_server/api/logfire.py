@@ -11,7 +11,15 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from setpoint._server.api.deps import is_logfire_client, parse_if_match, principal, reader, server_state, writer
+from setpoint._server.api.deps import (
+    is_logfire_client,
+    parse_if_match,
+    principal,
+    project_admin,
+    reader,
+    server_state,
+    writer,
+)
 from setpoint._server.auth import AuthError, Principal
 from setpoint._server.services import types as type_service
 from setpoint._server.services import variables as var_service
@@ -22,6 +30,7 @@ router = APIRouter(prefix="/v1", tags=["logfire-compatible"])
 
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
+Admin = Annotated[Principal, Depends(project_admin)]
 IfMatch = Annotated[str | None, Header(description="A revision from the variable's ETag: refuse (412) if stale")]
 
 
@@ -110,7 +119,7 @@ def put_variable(request: Request, name: str, body: VariableIn, caller: Writer, 
 
 
 @router.delete("/variables/{name}/", status_code=204, summary="Delete a variable")
-def delete_variable(request: Request, name: str, caller: Writer, if_match: IfMatch = None) -> Response:
+def delete_variable(request: Request, name: str, caller: Admin, if_match: IfMatch = None) -> Response:
     """Delete a variable with its versions and labels."""
     ctx = server_state(request).ctx
     var_service.delete_variable(ctx, caller.project_id, name, caller.actor, parse_if_match(if_match))

@@ -15,12 +15,14 @@ from datetime import UTC, datetime, timedelta
 from fastapi import Request
 from starlette.responses import Response
 
-from setpoint._server.security import hash_token, verify_password
+from setpoint._server.security import hash_password, hash_token, needs_rehash, verify_password
+from setpoint._server.services import audit
 from setpoint._server.services.context import ServiceContext
+from setpoint._server.services.people import actors
 from setpoint._server.storage.records import AdminUser
 
 COOKIE = "setpoint_session"
-_DUMMY_HASH = "scrypt$16384$8$1$" + "A" * 22 + "==$" + "A" * 43 + "="
+_DUMMY_HASH = hash_password("no such person: the same work as a real check")
 SESSION_LIFETIME = timedelta(hours=12)
 
 
@@ -45,22 +47,43 @@ class UiSession:
 
     @property
     def actor(self) -> str:
-        """How the audit history names this user."""
-        return f"user:{self.user.username}"
+        """How the audit history names this person."""
+        return actors.person(self.user.id, self.user.display_name)
+
+    @property
+    def initials(self) -> str:
+        """The letters of the person's avatar."""
+        return actors.initials(self.user.display_name)
 
 
 def login(ctx: ServiceContext, username: str, password: str) -> str | None:
-    """A new session token when the credentials are right, else None (the same answer for an unknown user)."""
+    """A new session token when the credentials are right, else None (the same answer for an unknown or
+    deactivated person). Both outcomes are in the instance audit; an older password hash is upgraded."""
+    login_name = username.strip()[:200]
     with ctx.storage.read() as tx:
-        user = tx.get_admin_user(username.strip())
-    if user is None:
-        verify_password(password, _DUMMY_HASH)  # same work as a real check: no user enumeration by timing
-        return None
-    if not verify_password(password, user.password_hash):
-        return None
+        user = tx.get_admin_user(login_name) or tx.get_admin_user(login_name.lower())
+    ok = verify_password(password, user.password_hash if user is not None else _DUMMY_HASH)
+    ok = ok and user is not None and user.active and user.password_hash is not None
+    with ctx.storage.write() as tx:
+        if not ok or user is None:
+            actor = "anonymous" if user is None else actors.person(user.id, user.display_name)
+            audit.record(tx, None, actor, "login_failed", "session", login_name, None, None)
+            return None
+        now = datetime.now(UTC)
+        tx.delete_expired_sessions(now)
+        if user.password_hash is not None and needs_rehash(user.password_hash):
+            tx.set_admin_password(user.id, hash_password(password))
+        token = secrets.token_urlsafe(32)
+        tx.create_session(hash_token(token), user.id, secrets.token_urlsafe(32), now + SESSION_LIFETIME)
+        audit.record(tx, None, actors.person(user.id, user.display_name), "login", "session", user.username, None, None)
+    return token
+
+
+def start_session(ctx: ServiceContext, user_id: int) -> str:
+    """A new session token for a person who just proved who they are (an invite link, single sign-on)."""
     token = secrets.token_urlsafe(32)
     with ctx.storage.write() as tx:
-        tx.create_session(hash_token(token), user.id, secrets.token_urlsafe(32), datetime.now(UTC) + SESSION_LIFETIME)
+        tx.create_session(hash_token(token), user_id, secrets.token_urlsafe(32), datetime.now(UTC) + SESSION_LIFETIME)
     return token
 
 
@@ -80,7 +103,9 @@ def load(ctx: ServiceContext, token: str | None) -> UiSession | None:
         if session is None or session.expires_at <= datetime.now(UTC):
             return None
         user = tx.get_admin_user_by_id(session.user_id)
-    return None if user is None else UiSession(user=user, csrf_token=session.csrf_token)
+    if user is None or not user.active:
+        return None
+    return UiSession(user=user, csrf_token=session.csrf_token)
 
 
 def require(request: Request, ctx: ServiceContext) -> UiSession:

@@ -14,8 +14,9 @@ from starlette.responses import RedirectResponse, Response
 from setpoint._server.api.deps import server_state
 from setpoint._server.services import keys as key_service
 from setpoint._server.services.errors import ServiceError
+from setpoint._server.services.people import roles
 from setpoint._server.web import session as sessions
-from setpoint._server.web.render import Page, field, page, templates
+from setpoint._server.web.render import Page, field, page, templates, visible_projects
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "setpoint_login_csrf"
@@ -73,9 +74,8 @@ async def logout(request: Request) -> Response:
 
 def _first_project(request: Request) -> str | None:
     ctx = server_state(request).ctx
-    sessions.require(request, ctx)
-    with ctx.storage.read() as tx:
-        projects = tx.list_projects()
+    ui = sessions.require(request, ctx)
+    projects = visible_projects(ctx, ui)
     return projects[0].name if projects else None
 
 
@@ -95,15 +95,14 @@ async def projects(request: Request) -> Response:
     chosen = request.query_params.get("project")
     if chosen:  # the project switcher without JavaScript
         return RedirectResponse(f"/p/{quote(chosen, safe='')}/variables", status_code=303)
-    with ctx.storage.read() as tx:
-        found = tx.list_projects()
+    found = await run_in_threadpool(visible_projects, ctx, ui)
     context = {"projects": found, "csrf_token": ui.csrf_token, "session": ui, "error": ""}
     return templates.TemplateResponse(request, "projects.html", context)
 
 
 @router.post("/projects")
 async def create_project(request: Request) -> Response:
-    """Create a project and open it."""
+    """Create a project and open it (owners)."""
     ctx = server_state(request).ctx
     ui = await run_in_threadpool(sessions.require, request, ctx)
     form = await request.form()
@@ -111,10 +110,10 @@ async def create_project(request: Request) -> Response:
     sessions.check_csrf(ui, token if isinstance(token, str) else None)
     name = field(form, "name").strip()
     try:
+        roles.require(roles.OWNER if ui.user.is_owner else None, roles.OWNER)
         await run_in_threadpool(key_service.ensure_project, ctx, name, ui.actor)
     except ServiceError as exc:
-        with ctx.storage.read() as tx:
-            found = tx.list_projects()
+        found = await run_in_threadpool(visible_projects, ctx, ui)
         context = {"projects": found, "csrf_token": ui.csrf_token, "session": ui, "error": exc.message}
         return templates.TemplateResponse(request, "projects.html", context, status_code=exc.status_code)
     return RedirectResponse(f"/p/{quote(name, safe='')}/variables", status_code=303)
