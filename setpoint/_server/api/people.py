@@ -1,20 +1,17 @@
-"""Members, protected labels and the audit over the API (the key's project; roles checked as in the UI)."""
+"""Members and protected labels over the API (the key's project; roles checked as in the UI). The audit is
+``GET /v1/audit/`` in ``manage.py``."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from setpoint._server.api.deps import project_admin, reader, server_state
-from setpoint._server.auth import Principal, require_role
-from setpoint._server.services import audit
-from setpoint._server.services.errors import InvalidError, NotFoundError
+from setpoint._server.auth import Principal
 from setpoint._server.services.people import members as member_service
-from setpoint._server.services.people import protected, roles
-from setpoint._server.services.people import service as people
+from setpoint._server.services.people import protected
 
 router = APIRouter(prefix="/v1", tags=["people"])
 
@@ -76,40 +73,3 @@ def put_settings(request: Request, body: ProtectedIn, caller: Admin) -> dict[str
     labels = protected.parse(body.protected_labels)
     protected.set_protected(server_state(request).ctx, caller.project_id, labels, caller.actor)
     return {"project": caller.project_name, "protected_labels": list(labels)}
-
-
-@router.get("/audit/", summary="The audit history (admin), filtered by person, variable and time")
-def get_audit(
-    request: Request,
-    caller: Admin,
-    person: Annotated[str | None, Query(description="A person's email or id")] = None,
-    variable: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601; entries at or after")] = None,
-    until: Annotated[datetime | None, Query(description="ISO 8601; entries before")] = None,
-    instance: Annotated[bool, Query(description="The instance events (people, logins) instead: owners")] = False,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
-    """Newest first. ``instance=true`` needs a key of an owner (or one made with ``setpoint keys create``)."""
-    ctx = server_state(request).ctx
-    if instance:
-        require_role(caller, roles.OWNER)
-    user_id = None
-    if person:
-        with ctx.storage.read() as tx:
-            found = people.find(tx, person)
-        if found is None:
-            raise NotFoundError(f"no person {person!r}")
-        user_id = found.id
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidError(f"{name} must carry a time zone, like 2026-11-30T08:00:00Z")
-    entries = audit.search(
-        ctx,
-        None if instance else caller.project_id,
-        user_id=user_id,
-        variable=variable,
-        since=since,
-        until=until,
-        limit=limit,
-    )
-    return {"entries": [audit.entry_json(e) for e in entries]}

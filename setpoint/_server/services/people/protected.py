@@ -13,6 +13,7 @@ from typing import Any
 
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import ForbiddenError, InvalidError
+from setpoint._server.services.people import actors
 from setpoint._server.services.people.roles import ADMIN, allows
 from setpoint._server.storage import ReadTx, WriteTx
 
@@ -71,7 +72,7 @@ def check(tx: ReadTx, project_id: int, actor: str, before: Any, after: Any) -> N
         held = f"the {role} role" if role else "no role"
         raise ForbiddenError(
             f"label(s) {names} are protected in project {project.name!r}: moving them or changing the targeting "
-            f"that serves them needs the admin role; you have {held}"
+            f"that serves them needs the admin role; {actors.display(actor)} has {held}"
         )
 
 
