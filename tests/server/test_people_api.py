@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from setpoint._server.services.context import ServiceContext
+from setpoint._server.services.errors import ConflictError, InvalidError
 from setpoint._server.services.people import members
 from setpoint._server.services.people import service as people
 from tests.server.conftest import BACKENDS
@@ -182,7 +183,7 @@ def test_deactivating_a_person_ends_their_keys_streams_and_sessions(
         old_cookie = browser.get(f"/p/{team.project.name}/variables")
         assert old_cookie.status_code == 303 and old_cookie.headers["location"].startswith("/login")
         assert ui_login(browser, person.email, PASSWORD).status_code == 401
-    with pytest.raises(people.ConflictError):
+    with pytest.raises(ConflictError):
         people.deactivate(server_ctx, person.email, "tests")
 
 
@@ -251,16 +252,16 @@ def test_bad_input_is_refused_and_changes_nothing(
         bad_label = client.put("/v1/project-settings/", json={"protected_labels": ["latest"]})
         assert bad_label.status_code == 422
         assert client.get("/v1/project-settings/").json()["protected_labels"] == ["production"]
-    with pytest.raises(people.ConflictError, match="already exists"):
+    with pytest.raises(ConflictError, match="already exists"):
         people.invite(server_ctx, team.editor.email.upper(), "Again", "tests")
-    with pytest.raises(people.InvalidError, match="not an email address"):
+    with pytest.raises(InvalidError, match="not an email address"):
         people.invite(server_ctx, "not-an-email", "X", "tests")
     # The last owner can be neither deactivated nor demoted.
     owners = [p for p in people.list_people(server_ctx) if p.is_owner and p.active]
     if len(owners) == 1:
-        with pytest.raises(people.ConflictError, match="last owner"):
+        with pytest.raises(ConflictError, match="last owner"):
             people.deactivate(server_ctx, owners[0].username, "tests")
-        with pytest.raises(people.ConflictError, match="last owner"):
+        with pytest.raises(ConflictError, match="last owner"):
             people.set_owner(server_ctx, owners[0].username, False, "tests")
 
 
