@@ -63,7 +63,11 @@ def _variable(server: ServerProcess, team: Team) -> str:
 
 
 Call = Callable[[httpx.Client, str, Team], httpx.Response]
-_u = lambda: uuid.uuid4().hex[:8]  # noqa: E731
+
+
+def _u() -> str:
+    return uuid.uuid4().hex[:8]
+
 
 FAMILIES: dict[str, tuple[str, Call]] = {
     "read config": ("viewer", lambda c, v, t: c.get("/v1/variables/")),
