@@ -164,14 +164,15 @@ admin_users = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("username", sa.String(200), nullable=False, unique=True),
-    sa.Column("password_hash", sa.String(300), nullable=True),
+    sa.Column("password_hash", sa.String(300), nullable=False),
     _ts("created_at"),
     sa.Column("name", sa.String(200), nullable=False, server_default=""),
     sa.Column("is_owner", sa.Boolean, nullable=False, server_default=sa.false()),
     _ts("deactivated_at", nullable=True),
 )
 """People (the table keeps its first name): ``username`` is the login (an email address, or ``admin`` for the
-owner created at first start); ``password_hash`` is None until an invited person sets a password."""
+owner created at first start). ``password_hash`` is "" until an invited person sets a password: NOT NULL,
+because making it nullable would rebuild the table on SQLite."""
 
 sessions = sa.Table(
     "sessions",

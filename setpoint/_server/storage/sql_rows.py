@@ -147,7 +147,7 @@ def _user(row: Row[Any]) -> AdminUser:
     return AdminUser(
         id=row.id,
         username=row.username,
-        password_hash=row.password_hash,
+        password_hash=row.password_hash or None,
         created_at=_utc(row.created_at),
         name=row.name,
         is_owner=bool(row.is_owner),

@@ -346,7 +346,7 @@ class SqlWriteTx(SqlReadTx, WriteTx):
         now = _now()
         values = {
             "username": username,
-            "password_hash": password_hash,
+            "password_hash": password_hash or "",
             "created_at": now,
             "name": name,
             "is_owner": is_owner,

@@ -17,12 +17,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # The one existing UI account becomes the first owner; its login name stays its login.
+    # The one existing UI account becomes the first owner; its login name stays its login. Only columns are
+    # added to admin_users: rebuilding it on SQLite would drop it, and that cascades to the sessions.
     with op.batch_alter_table("admin_users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("name", sa.String(200), nullable=False, server_default=""))
         batch_op.add_column(sa.Column("is_owner", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column("deactivated_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.alter_column("password_hash", existing_type=sa.String(300), nullable=True)
     op.execute("UPDATE admin_users SET is_owner = true, name = username")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True))
@@ -91,9 +91,7 @@ def downgrade() -> None:
         batch_op.drop_column("user_id")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_column("last_seen_at")
-    op.execute("DELETE FROM admin_users WHERE password_hash IS NULL")
     with op.batch_alter_table("admin_users", schema=None) as batch_op:
-        batch_op.alter_column("password_hash", existing_type=sa.String(300), nullable=False)
         batch_op.drop_column("deactivated_at")
         batch_op.drop_column("is_owner")
         batch_op.drop_column("name")
