@@ -36,6 +36,12 @@ class Settings:
     sse_keepalive_seconds: float = field(
         default_factory=lambda: float(os.environ.get("SETPOINT_SSE_KEEPALIVE_SECONDS") or 15.0)
     )
+    session_absolute_timeout: int = field(
+        default_factory=lambda: _env_int("SETPOINT_SESSION_ABSOLUTE_TIMEOUT", 12 * 3600)
+    )
+    """Seconds a UI session lasts at most from its login."""
+    session_idle_timeout: int = field(default_factory=lambda: _env_int("SETPOINT_SESSION_IDLE_TIMEOUT", 2 * 3600))
+    """Seconds of inactivity after which a UI session ends."""
     migrate_on_start: bool = True
     stale_days: int = field(default_factory=lambda: _env_int("SETPOINT_STALE_DAYS", 30))
     """A variable nobody evaluated for this many days (or served one way this long) is flagged stale."""

@@ -336,6 +336,14 @@ class WriteTx(ReadTx):
         """End a person's sessions (all, or all but one); how many ended."""
 
     @abstractmethod
+    def touch_session(self, token_hash: str, at: datetime) -> None:
+        """Record that a session was used at ``at`` (for the idle timeout)."""
+
+    @abstractmethod
+    def delete_user_session(self, user_id: int, session_id: int) -> bool:
+        """End one of a person's sessions; False when they have no such session."""
+
+    @abstractmethod
     def delete_expired_sessions(self, now: datetime) -> int:
         """Purge sessions that expired before ``now``; how many."""
 

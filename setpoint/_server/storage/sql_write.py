@@ -421,6 +421,13 @@ class SqlWriteTx(SqlReadTx, WriteTx):
             stmt = stmt.where(c.token_hash != keep_token_hash)
         return int(self.conn.execute(stmt).rowcount)
 
+    def touch_session(self, token_hash: str, at: datetime) -> None:
+        self.conn.execute(sa.update(t.sessions).where(t.sessions.c.token_hash == token_hash).values(last_seen_at=at))
+
+    def delete_user_session(self, user_id: int, session_id: int) -> bool:
+        c = t.sessions.c
+        return bool(self.conn.execute(sa.delete(t.sessions).where(c.user_id == user_id, c.id == session_id)).rowcount)
+
     def delete_expired_sessions(self, now: datetime) -> int:
         return int(self.conn.execute(sa.delete(t.sessions).where(t.sessions.c.expires_at <= now)).rowcount)
 

@@ -49,7 +49,8 @@ async def login(
     if not expected or not hmac.compare_digest(expected.encode(), login_csrf.encode()):
         return _login_page(request, next_url, "Your login form expired; please try again.", 400)
     ctx = server_state(request).ctx
-    token = await run_in_threadpool(sessions.login, ctx, username, password)
+    lifetime = sessions.policy(request)[0]
+    token = await run_in_threadpool(lambda: sessions.login(ctx, username, password, lifetime=lifetime))
     if token is None:
         return _login_page(request, next_url, "Wrong username or password.", 401)
     response = RedirectResponse(sessions.safe_next(next_url), status_code=303)

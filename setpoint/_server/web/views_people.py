@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -201,6 +202,56 @@ async def person_action(request: Request, user_id: int, action: str) -> Response
     return RedirectResponse("/people?notice=" + notice.replace(" ", "+"), status_code=303)
 
 
+# --- your own sessions -------------------------------------------------------------------------------------
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour(s)"
+    return f"{seconds // 60} minute(s)" if seconds % 60 == 0 else f"{seconds} seconds"
+
+
+def _sessions_page(request: Request, ui: UiSession, notice: str = "") -> Response:
+    ctx = server_state(request).ctx
+    absolute, idle = sessions.policy(request)
+    context = {
+        "sessions": sessions.list_own(ctx, ui),
+        "current_id": ui.session_id,
+        "session": ui,
+        "csrf_token": ui.csrf_token,
+        "idle": _duration(idle),
+        "absolute": _duration(absolute),
+        "notice": notice or request.query_params.get("notice", "")[:300],
+    }
+    return templates.TemplateResponse(request, "sessions.html", context)
+
+
+@router.get("/sessions")
+async def my_sessions(request: Request) -> Response:
+    """Your sessions (where you are logged in), with a button to end each."""
+    ctx = server_state(request).ctx
+    ui = await run_in_threadpool(sessions.require, request, ctx)
+    return await run_in_threadpool(_sessions_page, request, ui)
+
+
+@router.post("/sessions/{which}/revoke")
+async def revoke_session(request: Request, which: str) -> Response:
+    """End one of your sessions (``others``: every one but this)."""
+    ctx = server_state(request).ctx
+    ui = await run_in_threadpool(sessions.require, request, ctx)
+    form = await request.form()
+    token = form.get("csrf_token")
+    sessions.check_csrf(ui, token if isinstance(token, str) else None)
+    target = None if which == "others" else int(which) if which.isdigit() else -1
+    count = await run_in_threadpool(sessions.revoke_own, ctx, ui, target)
+    if target == ui.session_id:
+        response = RedirectResponse("/login", status_code=303)
+        sessions.clear_cookie(response)
+        return response
+    return RedirectResponse(f"/sessions?notice=Ended+{count}+session(s).", status_code=303)
+
+
 # --- invite and reset links (no login) -----------------------------------------------------------------------
 
 
@@ -249,7 +300,8 @@ async def accept_link(
             return await run_in_threadpool(_link_page, request, token, exc.message, 422)
         context = {"message": exc.message, "status": exc.status_code}
         return templates.TemplateResponse(request, "error.html", context, status_code=exc.status_code)
-    session_token = await run_in_threadpool(sessions.start_session, ctx, person.id)
+    lifetime = sessions.policy(request)[0]
+    session_token = await run_in_threadpool(lambda: sessions.start_session(ctx, person.id, lifetime=lifetime))
     response = RedirectResponse("/", status_code=303)
     sessions.set_cookie(request, response, session_token)
     response.delete_cookie(LINK_CSRF_COOKIE, path="/invite")
