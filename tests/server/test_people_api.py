@@ -299,3 +299,21 @@ def test_invite_links_work_once_and_expire(server: ServerProcess, server_ctx: Se
     gone = httpx.get(f"{server.url}{late.path}x", timeout=10)
     assert gone.status_code == 410 and "expired" in gone.text
     assert httpx.get(f"{server.url}/invite/not-a-token", timeout=10).status_code == 404
+
+
+def test_a_password_reset_link_ends_the_old_sessions(server: ServerProcess, server_ctx: ServiceContext) -> None:
+    person = make_person(server_ctx, "Rex Reset")
+    with httpx.Client(base_url=server.url, timeout=10) as old, httpx.Client(base_url=server.url, timeout=10) as new:
+        assert ui_login(old, person.email, PASSWORD).status_code == 303
+        link = people.reset_password(server_ctx, person.email, "tests")
+        assert ui_login(new, person.email, PASSWORD).status_code == 303  # the old password works until then
+        people.accept_link(server_ctx, link.token, "a brand new password")
+        assert old.get("/projects").status_code == 303 and new.get("/projects").status_code == 303
+        assert ui_login(new, person.email, PASSWORD).status_code == 401
+        assert ui_login(new, person.email, "a brand new password").status_code == 303
+        # Someone who is not an owner creates no project.
+        form = new.get("/projects").text
+        assert "Owners create projects" in form
+        csrf = form.split('name="csrf_token" value="')[1].split('"')[0]
+        refused = new.post("/projects", data={"name": f"mine-{uuid.uuid4().hex[:6]}", "csrf_token": csrf})
+        assert refused.status_code == 403 and "needs the owner role" in refused.text
