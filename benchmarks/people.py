@@ -13,12 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _report import add_record_option, cpu_model, load_average, record_section
 
-from benchmarks._report import add_record_option, cpu_model, load_average, record_section
-from setpoint._server.auth import Principal, require_role
-from setpoint._server.security import hash_password, scrypt_hash, verify_password
-from setpoint._server.services.people.roles import EDITOR
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(1, str(REPO_ROOT))  # `python benchmarks/people.py` from a checkout without an install
 
 
 def _ms(samples: list[float]) -> str:
@@ -30,6 +29,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     add_record_option(parser)
     args = parser.parse_args()
+    from setpoint._server.auth import Principal, require_role
+    from setpoint._server.security import hash_password, scrypt_hash, verify_password
+    from setpoint._server.services.people.roles import EDITOR
+
     load_before = load_average()
     argon2_hash, old_hash = hash_password("benchmark password"), scrypt_hash("benchmark password")
     argon2_s: list[float] = []
