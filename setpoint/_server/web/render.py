@@ -71,7 +71,7 @@ def _initials(actor: str) -> str:
     found = actors.parse(actor)
     if found.user_id is not None:
         return actors.initials(found.user_name or "")
-    return "K" if found.key_id is not None else actors.initials(actor)
+    return "K" if found.key_id is not None else actors.initials(actors.display(actor))
 
 
 templates.env.filters["pretty"] = _pretty
