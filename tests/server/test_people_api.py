@@ -160,8 +160,11 @@ def test_a_key_never_carries_more_than_its_makers_role(
     while httpx.post(url, json={"value": 7}, headers=person.headers()).status_code != 403:
         assert time.monotonic() < deadline, "the demoted person's key still writes"
         time.sleep(0.1)
-    # Removing them from the project ends their key there.
-    members.remove_member(server_ctx, team.project.id, person.email, "tests")
+    # Removing them from the project ends their key there, and the SSE stream it opened.
+    with SSEReader(server.url, person.key) as stream:
+        assert stream.status_code == 200
+        members.remove_member(server_ctx, team.project.id, person.email, "tests")
+        assert stream.closed.wait(CHANGE_SEEN_WITHIN), "the removed member's SSE stream is still open"
     deadline = time.monotonic() + CHANGE_SEEN_WITHIN
     while httpx.get(f"{server.url}/v1/variables/", headers=person.headers()).status_code != 403:
         assert time.monotonic() < deadline, "the removed person's key still reads"

@@ -67,7 +67,8 @@ def set_member(ctx: ServiceContext, project_id: int, login: str, role: str, acto
 
 
 def remove_member(ctx: ServiceContext, project_id: int, login: str, actor: str) -> Member:
-    """Take a person out of the project (their keys of this project stop working at once)."""
+    """Take a person out of the project (their keys of this project stop working at once, and the SSE streams
+    those keys opened end)."""
     with ctx.storage.write() as tx:
         person = find(tx, login)
         removed = None if person is None else tx.delete_membership(project_id, person.id)
@@ -77,14 +78,7 @@ def remove_member(ctx: ServiceContext, project_id: int, login: str, actor: str) 
             tx, project_id, actor, "remove_member", "membership", person.username, _json(person, removed), None
         )
         ctx.sink.record(tx, Change(project_id, "membership", "updated", person.username))
-        revoked_streams = [
-            Change(project_id, "api_key", "deleted", key.key_hash)
-            for key in tx.list_user_api_keys(person.id)
-            if key.project_id == project_id and key.revoked_at is None
-        ]
-    _announce(ctx, project_id, person.username)
-    for change in revoked_streams:  # their open SSE streams of this project end
-        ctx.sink.applied(change)
+    _announce(ctx, project_id, person.username)  # every process rechecks its open streams' keys: theirs end
     return Member(person, removed.role)
 
 

@@ -23,6 +23,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from setpoint._server.services import audit
+from setpoint._server.services.changes import Change
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import ForbiddenError, InvalidError, ServiceError
 from setpoint._server.services.people import actors
@@ -204,6 +205,7 @@ def login(ctx: ServiceContext, config: OidcConfig, claims: dict[str, Any]) -> Ad
     email = check_email(email)
     groups = claims.get(config.groups_claim) if config.groups_claim else None
     group_set = {str(g) for g in groups} if isinstance(groups, list) else set()
+    changes: list[Change] = []
     with ctx.storage.write() as tx:
         person = find(tx, email)
         if person is None:
@@ -235,5 +237,10 @@ def login(ctx: ServiceContext, config: OidcConfig, claims: dict[str, Any]) -> Ad
                 before = None if previous is None else {"email": email, "role": previous.role}
                 after = {"email": email, "role": role, "group": group}
                 audit.record(tx, project.id, "sso", "change_role", "membership", email, before, after)
+                changes.append(Change(project.id, "membership", "updated", email))
         audit.record(tx, None, actor, "login", "session", email, None, {"via": "sso"})
+        for change in changes:
+            ctx.sink.record(tx, change)
+    for change in changes:
+        ctx.sink.applied(change)
     return person
