@@ -69,7 +69,8 @@ def login(ctx: ServiceContext, username: str, password: str, *, lifetime: timede
     login_name = username.strip()[:200]
     with ctx.storage.read() as tx:
         user = tx.get_admin_user(login_name) or tx.get_admin_user(login_name.lower())
-    ok = verify_password(password, user.password_hash if user is not None else _DUMMY_HASH)
+    # The same work whether the login exists, has no password yet or is deactivated: no enumeration by timing.
+    ok = verify_password(password, user.password_hash if user is not None and user.password_hash else _DUMMY_HASH)
     ok = ok and user is not None and user.active and user.password_hash is not None
     with ctx.storage.write() as tx:
         if not ok or user is None:
