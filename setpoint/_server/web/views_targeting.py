@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from setpoint._server.services import catalog, editing, lifecycle
 from setpoint._server.services.errors import InvalidError, ServiceError
+from setpoint._server.services.people import roles
 from setpoint._server.services.usage import report as usage_report
 from setpoint._server.storage.usage import hour_start
-from setpoint._server.services.people import roles
 from setpoint._server.web import targeting_form
 from setpoint._server.web.render import Page, field, page, revision
 

@@ -1,7 +1,7 @@
 """people, roles, invites, memberships, protected labels, audit person
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0010
 Create Date: 2026-11-30 08:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0003"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
