@@ -57,7 +57,7 @@ def _free_port() -> int:
 
 def seed(ctx: ServiceContext, project_id: int) -> None:
     """Example variables: a JSON prompt config with a canary and a rule, a flag, a limit, a text."""
-    actor = "user:admin"
+    actor = "user:1:Admin"  # the owner made at first start
     type_service.upsert_type(
         ctx,
         project_id,
@@ -130,6 +130,25 @@ def seed(ctx: ServiceContext, project_id: int) -> None:
     )
 
 
+def seed_people(ctx: ServiceContext, project_id: int) -> None:
+    """A small team: an admin, an editor (who changed a variable), a viewer, and an invite not yet accepted."""
+    from setpoint._server.services.people import actors, members
+    from setpoint._server.services.people import service as people
+
+    team = [("ada@example.com", "Ada Lovelace", "admin"), ("grace@example.com", "Grace Hopper", "editor"),
+            ("linus@example.com", "Linus Pauling", "viewer")]  # fmt: skip
+    for email, name, role in team:
+        link = people.invite(ctx, email, name, "user:1:Admin")
+        people.accept_link(ctx, link.token, "screenshots-only-password")
+        members.set_member(ctx, project_id, email, role, "user:1:Admin")
+    people.invite(ctx, "new.hire@example.com", "New Hire", "user:1:Admin")
+    grace = people.get(ctx, "grace@example.com")
+    editing.set_label(
+        ctx, project_id, "support_agent_config", "canary", LabelTarget("version", version=2),
+        actors.person(grace.id, grace.display_name),
+    )  # fmt: skip
+
+
 def main() -> None:
     """Serve, seed, log in and capture."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -149,6 +168,7 @@ def main() -> None:
             project = tx.get_project("default")
         assert project is not None
         seed(ctx, project.id)
+        seed_people(ctx, project.id)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -181,6 +201,8 @@ def main() -> None:
                 shot("segments", f"{p}/segments/beta-testers")
                 shot("simulator", f"{p}/simulator?key=user_42&attributes=plan%3Denterprise%0Aregion%3Deu")
                 shot("types", f"{p}/types")
+                shot("members", f"{p}/members")
+                shot("people", "/people")
                 page.goto(base + f"{p}/keys")
                 page.get_by_label("Name").fill("checkout-service production")
                 page.get_by_role("button", name="Create key").click()

@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "setpoint._cli.migrate",
     "setpoint._cli.data",
     "setpoint._cli.keys",
+    "setpoint._cli.people",
     "setpoint._cli.variables",
     "setpoint._cli.mcp",
     "setpoint._cli.refs",

@@ -112,6 +112,9 @@ def _install_web_ui(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, storage: Storage | None = None) -> FastAPI:
     """The Setpoint server app. Opens (and, unless told not to, migrates) the database."""
     settings = settings or Settings()
+    from setpoint._server.services.people.sso import OidcConfig
+
+    OidcConfig.from_settings(settings)  # a half or malformed SSO configuration fails at start, saying what to fix
     if storage is None:
         storage = open_storage(settings.effective_database_url)
     if settings.migrate_on_start:

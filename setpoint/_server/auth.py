@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from setpoint._server.security import hash_token
+from setpoint._server.services.people import actors
+from setpoint._server.services.people.roles import OWNER, VIEWER, allows, lower, require
+from setpoint._server.services.people.service import project_role
 from setpoint._server.storage import Storage
 
 READ = "read"
@@ -27,7 +30,10 @@ log = logging.getLogger("setpoint.server")
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: one API key of one project."""
+    """Who is calling: one API key of one project, acting for the person who made it (if any).
+
+    ``role`` is the key's role now: its maker's current role in the project, capped by the key's scopes (a
+    key without ``write`` is at most a viewer); keys made by the operator have no maker and are ``owner``."""
 
     key_id: int
     key_name: str
@@ -35,11 +41,14 @@ class Principal:
     project_name: str
     scopes: frozenset[str]
     key_hash: str = ""
+    user_id: int | None = None
+    user_name: str | None = None
+    role: str | None = OWNER
 
     @property
     def actor(self) -> str:
-        """How the audit history names this caller."""
-        return f"api_key:{self.key_id}:{self.key_name}"
+        """How the audit history names this caller ("key X of person Y")."""
+        return actors.key(self.key_id, self.key_name, self.user_id, self.user_name)
 
 
 class AuthError(Exception):
@@ -134,9 +143,25 @@ class KeyCache:
             if key is None or key.revoked_at is not None:
                 return None
             project = tx.get_project_by_id(key.project_id)
+            maker = None if key.user_id is None else tx.get_admin_user_by_id(key.user_id)
+            if key.user_id is not None and (maker is None or not maker.active):
+                return None  # a deactivated person's keys stop working at once
+            role: str | None = OWNER if maker is None else project_role(tx, maker, key.project_id)
         if project is None:
             return None
-        principal = Principal(key.id, key.name, project.id, project.name, key.scopes, token_hash)
+        if "write" not in key.scopes:
+            role = lower(role, VIEWER)
+        principal = Principal(
+            key.id,
+            key.name,
+            project.id,
+            project.name,
+            key.scopes,
+            token_hash,
+            key.user_id,
+            None if maker is None else maker.display_name,
+            role,
+        )
         with self._lock:
             if len(self._principals) >= self._max_entries:
                 self._principals.clear()
@@ -166,6 +191,14 @@ def authenticate_hash(cache: KeyCache, token_hash: str) -> Principal:
             raise AuthError(401, "invalid or revoked API key; check the key or create a new one")
         cache.used(principal)
     return principal
+
+
+def require_role(principal: Principal, need: str) -> None:
+    """403 unless the key's current role includes ``need`` (naming the role needed and the maker's)."""
+    if allows(principal.role, need):
+        return
+    who = "this API key" if principal.user_name is None else f"this API key (of {principal.user_name})"
+    require(principal.role, need, who=who, where=principal.project_name)
 
 
 def require_scope(principal: Principal, scope: str) -> None:

@@ -43,6 +43,28 @@ class Settings:
     None: forwarded headers are ignored."""
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    session_absolute_timeout: int = field(
+        default_factory=lambda: _env_int("SETPOINT_SESSION_ABSOLUTE_TIMEOUT", 12 * 3600)
+    )
+    """Seconds a UI session lasts at most from its login."""
+    session_idle_timeout: int = field(default_factory=lambda: _env_int("SETPOINT_SESSION_IDLE_TIMEOUT", 2 * 3600))
+    """Seconds of inactivity after which a UI session ends."""
+    oidc_issuer: str | None = field(default_factory=lambda: os.environ.get("SETPOINT_OIDC_ISSUER") or None)
+    """Single sign-on: the OpenID Connect issuer URL (discovery at ``<issuer>/.well-known/openid-configuration``)."""
+    oidc_client_id: str = field(default_factory=lambda: os.environ.get("SETPOINT_OIDC_CLIENT_ID", ""))
+    oidc_client_secret: str = field(default_factory=lambda: os.environ.get("SETPOINT_OIDC_CLIENT_SECRET", ""))
+    oidc_name: str = field(default_factory=lambda: os.environ.get("SETPOINT_OIDC_NAME") or "single sign-on")
+    """Shown on the login page as "Log in with <name>"."""
+    oidc_allowed_domains: str = field(default_factory=lambda: os.environ.get("SETPOINT_OIDC_ALLOWED_DOMAINS", ""))
+    """Comma-separated email domains whose people are created at their first login (empty: only people who
+    already exist may log in)."""
+    oidc_groups_claim: str = field(default_factory=lambda: os.environ.get("SETPOINT_OIDC_GROUPS_CLAIM", ""))
+    oidc_role_mapping: str = field(default_factory=lambda: os.environ.get("SETPOINT_OIDC_ROLE_MAPPING", ""))
+    """``group=project:role`` or ``group=owner`` pairs, separated by ``;`` (applied at every SSO login)."""
+    password_login: bool = field(
+        default_factory=lambda: os.environ.get("SETPOINT_PASSWORD_LOGIN", "on").lower() not in ("off", "0", "false")
+    )
+    """Password login; can be turned off only when single sign-on is configured."""
     migrate_on_start: bool = True
     stale_days: int = field(default_factory=lambda: _env_int("SETPOINT_STALE_DAYS", 30))
     """A variable nobody evaluated for this many days (or served one way this long) is flagged stale."""

@@ -58,9 +58,23 @@ class ServerState:
             self.keys.invalidate(change.name)
             if change.event == "deleted":  # revoked: its open SSE streams end too
                 self.hub.end_key_streams(key_hash=change.name)
-        if change.entity == "project":
+        if change.entity in ("project", "membership", "person"):  # keys act with their maker's current role
             self.keys.invalidate()
+        if change.entity in ("membership", "person"):
+            self._recheck_streams()
         self.hub.publish(change)
+
+    def _recheck_streams(self) -> None:
+        """End the open SSE streams whose key no longer works: revoked, its maker deactivated or no longer a
+        member of the project (a role change elsewhere). Costs one key read per open stream's key."""
+        for key_hash in self.hub.key_hashes():
+            try:
+                principal = self.keys.load(key_hash)
+            except Exception as exc:  # the next change rechecks
+                log.warning("could not recheck an API key of an open SSE stream (%s)", exc)
+                continue
+            if principal is None or principal.role is None:
+                self.hub.end_key_streams(key_hash=key_hash)
 
     def _on_reconnect(self) -> None:
         self.snapshots.invalidate_all()
@@ -80,6 +94,9 @@ class ServerState:
             self.keys.invalidate()
             if entry.action == "revoke" and isinstance(entry.after, dict) and isinstance(entry.after.get("id"), int):
                 self.hub.end_key_streams(key_id=entry.after["id"])
+        elif entry.entity_type in ("membership", "person"):
+            self.keys.invalidate()
+            self._recheck_streams()
         elif entry.entity_type in ("variable", "segment") and entry.project_id is not None:
             # Also sees this process's own writes: a rebuild with an unchanged ETag, harmless.
             self.snapshots.invalidate(entry.project_id)

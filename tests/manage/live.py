@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -34,10 +35,10 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(data_dir: Path, admin_password: str = ADMIN_PASSWORD) -> Iterator[LiveServer]:
-    """Serve until the block ends."""
+def live_server(data_dir: Path, admin_password: str = ADMIN_PASSWORD, **overrides: Any) -> Iterator[LiveServer]:
+    """Serve until the block ends (``overrides``: other :class:`Settings` fields)."""
     port = free_port()
-    settings = Settings(host="127.0.0.1", port=port, data_dir=data_dir, admin_password=admin_password)
+    settings = Settings(host="127.0.0.1", port=port, data_dir=data_dir, admin_password=admin_password, **overrides)
     app = create_app(settings)
     install(app)
     ctx: ServiceContext = app.state.setpoint.ctx

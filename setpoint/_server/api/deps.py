@@ -7,10 +7,18 @@ from typing import Annotated
 from fastapi import Header, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from setpoint._server.auth import KeyCache, Principal, authenticate_hash, require_scope, token_from_header
+from setpoint._server.auth import (
+    KeyCache,
+    Principal,
+    authenticate_hash,
+    require_role,
+    require_scope,
+    token_from_header,
+)
 from setpoint._server.security import hash_token
 from setpoint._server.services.errors import InvalidError
 from setpoint._server.services.input_limits import DB_INT_MAX
+from setpoint._server.services.people.roles import ADMIN, EDITOR, VIEWER
 from setpoint._server.state import ServerState
 
 VersionNumber = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="A version number of the variable")]
@@ -43,6 +51,7 @@ async def principal(request: Request, scope: str) -> Principal:
     if found is None:
         found = await run_in_threadpool(authenticate_hash, keys, token_hash)
     require_scope(found, scope)
+    require_role(found, EDITOR if scope == "write" else VIEWER)
     return found
 
 
@@ -54,6 +63,13 @@ async def reader(request: Request) -> Principal:
 async def writer(request: Request) -> Principal:
     """Dependency: a caller with the ``write`` scope."""
     return await principal(request, "write")
+
+
+async def project_admin(request: Request) -> Principal:
+    """Dependency: a caller with the ``write`` scope whose role is ``admin`` (keys, members, settings, delete)."""
+    found = await principal(request, "write")
+    require_role(found, ADMIN)
+    return found
 
 
 def parse_if_match(value: str | None) -> int | None:

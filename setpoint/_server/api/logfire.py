@@ -16,6 +16,7 @@ from setpoint._server.api.deps import (
     is_logfire_client,
     parse_if_match,
     principal,
+    project_admin,
     reader,
     server_state,
     writer,
@@ -30,6 +31,7 @@ router = APIRouter(prefix="/v1", tags=["logfire-compatible"])
 
 Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
+Admin = Annotated[Principal, Depends(project_admin)]
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -117,7 +119,7 @@ def put_variable(request: Request, name: str, body: VariableIn, caller: Writer, 
 
 
 @router.delete("/variables/{name}/", status_code=204, summary="Delete a variable")
-def delete_variable(request: Request, name: str, caller: Writer, if_match: IfMatch = None) -> Response:
+def delete_variable(request: Request, name: str, caller: Admin, if_match: IfMatch = None) -> Response:
     """Delete a variable with its versions and labels."""
     ctx = server_state(request).ctx
     var_service.delete_variable(ctx, caller.project_id, name, caller.actor, parse_if_match(if_match))

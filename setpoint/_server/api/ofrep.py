@@ -19,10 +19,18 @@ from starlette.concurrency import run_in_threadpool
 
 from setpoint._core.evaluator import CompiledConfig, compile_config
 from setpoint._server.api.deps import server_state
-from setpoint._server.auth import AuthError, Principal, authenticate_hash, require_scope, token_from_header
+from setpoint._server.auth import (
+    AuthError,
+    Principal,
+    authenticate_hash,
+    require_role,
+    require_scope,
+    token_from_header,
+)
 from setpoint._server.security import hash_token
 from setpoint._server.services import ofrep
 from setpoint._server.services.keys import READ_EXTERNAL
+from setpoint._server.services.people.roles import VIEWER
 from setpoint._server.snapshot import Snapshot
 
 _routes = APIRouter()
@@ -73,6 +81,7 @@ async def _caller(request: Request) -> Principal:
         found = await run_in_threadpool(authenticate_hash, keys, token_hash)
     if READ_EXTERNAL not in found.scopes:
         require_scope(found, "read")
+    require_role(found, VIEWER)  # a key of someone who left the project evaluates nothing
     return found
 
 

@@ -1,19 +1,40 @@
-"""The audit history: every change with who, when, and the JSON before and after."""
+"""The audit history: every change with who (the person, and their key), when, and the JSON before and after.
+
+Project entries have a ``project_id``; instance events (people, logins, failed logins) have none.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.storage import WriteTx
 from setpoint._server.storage.records import AuditEntry
 
+MAX_NAME = 200
+
 
 def record(
-    tx: WriteTx, project_id: int, actor: str, action: str, entity_type: str, name: str, before: Any, after: Any
+    tx: WriteTx,
+    project_id: int | None,
+    actor: str,
+    action: str,
+    entity_type: str,
+    name: str,
+    before: Any,
+    after: Any,
 ) -> None:
-    """Append one audit entry inside the write transaction that made the change."""
-    tx.add_audit(project_id, actor, action, entity_type, name, before, after)
+    """Append one audit entry inside the write transaction that made the change.
+
+    Every change of a variable passes here, so this is also where protected labels are enforced (a 403
+    raised here rolls the whole change back)."""
+    from setpoint._server.services.people import actors, protected
+
+    if entity_type == "variable" and project_id is not None:
+        protected.check(tx, project_id, actor, before, after)
+    user_id = actors.parse(actor).user_id
+    tx.add_audit(project_id, actor[:MAX_NAME], action, entity_type, name[:MAX_NAME], before, after, user_id)
 
 
 def history(
@@ -24,12 +45,39 @@ def history(
         return tx.list_audit(project_id, entity_type=entity_type, entity_name=name, limit=limit)
 
 
+def search(
+    ctx: ServiceContext,
+    project_id: int | None,
+    *,
+    user_id: int | None = None,
+    variable: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    """A project's audit (``None``: the instance events), filtered by person, variable and time, newest first."""
+    with ctx.storage.read() as tx:
+        return tx.list_audit(
+            project_id,
+            entity_type="variable" if variable else None,
+            entity_name=variable or None,
+            user_id=user_id,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+
+
 def entry_json(entry: AuditEntry) -> dict[str, Any]:
-    """An audit entry as JSON."""
+    """An audit entry as JSON (``who``: the person, or "key X of person Y")."""
+    from setpoint._server.services.people import actors
+
     return {
         "id": entry.id,
         "at": entry.at.isoformat(),
         "actor": entry.actor,
+        "who": actors.display(entry.actor),
+        "user_id": entry.user_id,
         "action": entry.action,
         "entity_type": entry.entity_type,
         "entity_name": entry.entity_name,

@@ -1,4 +1,4 @@
-"""First start: the admin user and a default project with its first API key."""
+"""First start: the first owner (login ``admin``) and a default project with its first API key."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def bootstrap(ctx: ServiceContext, admin_password: str | None) -> BootstrapResul
             created = True
             if admin_password is None:
                 generated = admin_password = generate_password()
-            tx.create_admin_user(ADMIN_USERNAME, hash_password(admin_password))
+            tx.create_admin_user(ADMIN_USERNAME, hash_password(admin_password), name="Admin", is_owner=True)
         elif admin_password is not None and not verify_password(admin_password, user.password_hash):
             tx.set_admin_password(user.id, hash_password(admin_password))
         has_projects = bool(tx.list_projects())

@@ -10,7 +10,7 @@ from typing import Literal
 from setpoint._server.storage import WriteTx
 
 EventName = Literal["created", "updated", "deleted"]
-Entity = Literal["variable", "segment", "type", "api_key", "project"]
+Entity = Literal["variable", "segment", "type", "api_key", "project", "membership", "person"]
 
 
 @dataclass(frozen=True)

@@ -38,3 +38,15 @@ class InvalidError(ServiceError):
     """The body is well-formed but its content is invalid (schema, references, reserved names)."""
 
     status_code = 422
+
+
+class ForbiddenError(ServiceError):
+    """The caller is known but their role does not allow this; the message names the role needed."""
+
+    status_code = 403
+
+
+class GoneError(ServiceError):
+    """A one-time link that expired or was already used."""
+
+    status_code = 410

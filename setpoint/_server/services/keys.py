@@ -1,4 +1,5 @@
-"""Projects and API keys: keys belong to one project, carry scopes, are shown once and stored hashed."""
+"""Projects and API keys: keys belong to one project and to the person who made them (None: the operator,
+``setpoint keys create``), carry scopes, are shown once and stored hashed."""
 
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ def create_key(
     *,
     name: str = "",
     create_project: bool = True,
+    user_id: int | None = None,
 ) -> CreatedKey:
     """Create a key for a project (creating the project when allowed); the token is returned only here."""
     check_project_name(project_name)
@@ -94,7 +96,13 @@ def create_key(
             project = tx.create_project(project_name)
             audit.record(tx, project.id, actor, "create", "project", project_name, None, {"name": project_name})
         key = tx.insert_api_key(
-            project.id, name or f"key {display_prefix(token)}", display_prefix(token), hash_token(token), scopes, actor
+            project.id,
+            name or f"key {display_prefix(token)}",
+            display_prefix(token),
+            hash_token(token),
+            scopes,
+            actor,
+            user_id,
         )
         audit.record(tx, project.id, actor, "create", "api_key", key.name, None, key_json(key))
     return CreatedKey(token=token, key=key, project=project)
@@ -127,6 +135,7 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "prefix": key.prefix,
         "scopes": sorted(key.scopes),
         "created_by": key.created_by,
+        "user_id": key.user_id,
         "created_at": key.created_at.isoformat(),
         "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
         "last_used_at": None if key.last_used_at is None else key.last_used_at.isoformat(),

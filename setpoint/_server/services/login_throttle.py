@@ -132,8 +132,11 @@ def seconds(delay: float) -> int:
 
 
 def _audit(ctx: ServiceContext, action: str, account: str, address: str, details: dict[str, object]) -> None:
+    name = account.strip()[:200]
     with ctx.storage.write() as tx:
-        tx.add_audit(None, f"address:{address}"[:200], action, "login", account.strip()[:200], None, details)
+        person = tx.get_admin_user(name) or tx.get_admin_user(name.lower())  # so the person's audit shows it
+        user_id = person.id if person is not None else None
+        tx.add_audit(None, f"address:{address}"[:200], action, "login", name, None, details, user_id=user_id)
 
 
 def retry_after(ctx: ServiceContext, throttle: LoginThrottle, account: str, address: str) -> float:

@@ -17,9 +17,11 @@ from setpoint._server.storage.records import (
     AdminUser,
     ApiKey,
     AuditEntry,
+    Invite,
     Label,
     LabelMove,
     LabelTarget,
+    Membership,
     Project,
     ProjectState,
     Segment,
@@ -123,8 +125,12 @@ class ReadTx(ABC):
         entity_type: str | None = None,
         entity_name: str | None = None,
         limit: int = 100,
+        user_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[AuditEntry]:
-        """Audit entries of a project (None: the instance's own, such as logins), newest first."""
+        """Audit entries of a project (``None``: the instance events), newest first, optionally only one
+        person's and those with ``since <= at < until``."""
 
     @abstractmethod
     def audit_since(self, after_id: int, limit: int = 1000) -> list[AuditEntry]:
@@ -153,6 +159,34 @@ class ReadTx(ABC):
     @abstractmethod
     def count_admin_users(self) -> int:
         """How many UI users exist."""
+
+    @abstractmethod
+    def list_people(self) -> list[AdminUser]:
+        """Every person, by login."""
+
+    @abstractmethod
+    def count_owners(self) -> int:
+        """How many active owners exist."""
+
+    @abstractmethod
+    def list_memberships(self, *, project_id: int | None = None, user_id: int | None = None) -> list[Membership]:
+        """Memberships of one project or of one person (or all), oldest first."""
+
+    @abstractmethod
+    def get_membership(self, project_id: int, user_id: int) -> Membership | None:
+        """A person's membership of a project."""
+
+    @abstractmethod
+    def get_invite(self, token_hash: str) -> Invite | None:
+        """An invite or password-reset link by the hash of its token."""
+
+    @abstractmethod
+    def list_user_api_keys(self, user_id: int) -> list[ApiKey]:
+        """The keys a person made, in every project."""
+
+    @abstractmethod
+    def list_user_sessions(self, user_id: int) -> list[Session]:
+        """A person's sessions, newest first."""
 
     @abstractmethod
     def get_session(self, token_hash: str) -> Session | None:
@@ -242,14 +276,22 @@ class WriteTx(ReadTx):
         entity_name: str,
         before: Any,
         after: Any,
+        user_id: int | None = None,
     ) -> None:
-        """Append to the audit history (``project_id`` None: an instance event, such as a failed login)."""
+        """Append to the audit history (``project_id`` None: an instance event)."""
 
     @abstractmethod
     def insert_api_key(
-        self, project_id: int, name: str, prefix: str, key_hash: str, scopes: frozenset[str], created_by: str
+        self,
+        project_id: int,
+        name: str,
+        prefix: str,
+        key_hash: str,
+        scopes: frozenset[str],
+        created_by: str,
+        user_id: int | None = None,
     ) -> ApiKey:
-        """Store a new key (its hash only)."""
+        """Store a new key (its hash only), made by person ``user_id`` (None: the operator)."""
 
     @abstractmethod
     def revoke_api_key(self, project_id: int, key_id: int) -> ApiKey | None:
@@ -260,8 +302,54 @@ class WriteTx(ReadTx):
         """Set a key's ``last_used_at`` to ``at``, unless it already holds a later time."""
 
     @abstractmethod
-    def create_admin_user(self, username: str, password_hash: str) -> AdminUser:
-        """Create a UI user."""
+    def create_admin_user(
+        self, username: str, password_hash: str | None, *, name: str = "", is_owner: bool = False
+    ) -> AdminUser:
+        """Create a person; :class:`AlreadyExistsError` when the login is taken."""
+
+    @abstractmethod
+    def set_person(
+        self, user_id: int, *, name: str | None = None, is_owner: bool | None = None, deactivated: bool | None = None
+    ) -> AdminUser | None:
+        """Change a person's name, owner flag or deactivation (now / lifted); None when no such person."""
+
+    @abstractmethod
+    def set_membership(self, project_id: int, user_id: int, role: str) -> tuple[Membership, Membership | None]:
+        """Add a person to a project or change their role; returns (new, previous)."""
+
+    @abstractmethod
+    def delete_membership(self, project_id: int, user_id: int) -> Membership | None:
+        """Remove a person from a project; the removed membership, or None."""
+
+    @abstractmethod
+    def create_invite(
+        self, user_id: int, token_hash: str, purpose: str, created_by: str, expires_at: datetime
+    ) -> Invite:
+        """Store a one-time link (its hash only)."""
+
+    @abstractmethod
+    def use_invite(self, invite_id: int) -> bool:
+        """Mark a link used; False when it already was (so a link works once, even under a race)."""
+
+    @abstractmethod
+    def delete_user_sessions(self, user_id: int, *, keep_token_hash: str | None = None) -> int:
+        """End a person's sessions (all, or all but one); how many ended."""
+
+    @abstractmethod
+    def touch_session(self, token_hash: str, at: datetime) -> None:
+        """Record that a session was used at ``at`` (for the idle timeout)."""
+
+    @abstractmethod
+    def delete_user_session(self, user_id: int, session_id: int) -> bool:
+        """End one of a person's sessions; False when they have no such session."""
+
+    @abstractmethod
+    def delete_expired_sessions(self, now: datetime) -> int:
+        """Purge sessions that expired before ``now``; how many."""
+
+    @abstractmethod
+    def set_protected_labels(self, project_id: int, labels: tuple[str, ...]) -> None:
+        """Set a project's protected labels."""
 
     @abstractmethod
     def set_admin_password(self, user_id: int, password_hash: str) -> None:

@@ -17,6 +17,8 @@ class Project:
     id: int
     name: str
     created_at: datetime
+    protected_labels: tuple[str, ...] = ("production",)
+    """Labels that only a project ``admin`` may move, or whose targeting only an admin may change."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class AuditEntry:
 
     id: int
     project_id: int | None
-    """None for the instance's own events (logins)."""
+    """None for an instance event (people, logins)."""
     at: datetime
     actor: str
     action: str
@@ -129,6 +131,8 @@ class AuditEntry:
     entity_name: str
     before: Any
     after: Any
+    user_id: int | None = None
+    """The person who made the change (directly or through one of their API keys), when known."""
 
 
 @dataclass(frozen=True)
@@ -146,16 +150,59 @@ class ApiKey:
     revoked_at: datetime | None
     last_used_at: datetime | None = None
     """When a server last accepted the key (recorded at most about once a minute per key and process)."""
+    user_id: int | None = None
+    """The person who made the key (None: made by the operator with `setpoint keys create`)."""
 
 
 @dataclass(frozen=True)
 class AdminUser:
-    """A user of the web UI."""
+    """A person: ``username`` is their login (an email address, or ``admin`` for the owner made at first
+    start); ``password_hash`` is None until an invited person sets their password."""
 
     id: int
     username: str
-    password_hash: str
+    password_hash: str | None
     created_at: datetime
+    name: str = ""
+    is_owner: bool = False
+    deactivated_at: datetime | None = None
+
+    @property
+    def display_name(self) -> str:
+        """The name shown in the UI and the audit (the login when no name was given)."""
+        return self.name or self.username
+
+    @property
+    def active(self) -> bool:
+        """Not deactivated."""
+        return self.deactivated_at is None
+
+
+Person = AdminUser
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A person's role in one project."""
+
+    project_id: int
+    user_id: int
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Invite:
+    """A one-time link (``purpose`` ``invite`` or ``reset``) to set a password; only its sha256 is kept."""
+
+    id: int
+    user_id: int
+    token_hash: str
+    purpose: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -168,6 +215,7 @@ class Session:
     csrf_token: str
     created_at: datetime
     expires_at: datetime
+    last_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ projects = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     _ts("created_at"),
+    sa.Column("protected_labels", sa.Text, nullable=False, server_default='["production"]'),
 )
 
 variables = sa.Table(
@@ -137,7 +138,10 @@ audit_log = sa.Table(
     sa.Column("entity_name", sa.String(200), nullable=False),
     sa.Column("before", sa.Text, nullable=True),
     sa.Column("after", sa.Text, nullable=True),
+    sa.Column("user_id", sa.Integer, nullable=True),
     sa.Index("ix_audit_log_project_entity", "project_id", "entity_type", "entity_name"),
+    sa.Index("ix_audit_log_user_id", "user_id"),
+    sa.Index("ix_audit_log_at", "at"),
 )
 
 api_keys = sa.Table(
@@ -153,6 +157,7 @@ api_keys = sa.Table(
     _ts("created_at"),
     _ts("revoked_at", nullable=True),
     _ts("last_used_at", nullable=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("admin_users.id", ondelete="SET NULL"), nullable=True),
 )
 
 admin_users = sa.Table(
@@ -162,7 +167,13 @@ admin_users = sa.Table(
     sa.Column("username", sa.String(200), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(300), nullable=False),
     _ts("created_at"),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("is_owner", sa.Boolean, nullable=False, server_default=sa.false()),
+    _ts("deactivated_at", nullable=True),
 )
+"""People (the table keeps its first name): ``username`` is the login (an email address, or ``admin`` for the
+owner created at first start). ``password_hash`` is "" until an invited person sets a password: NOT NULL,
+because making it nullable would rebuild the table on SQLite."""
 
 sessions = sa.Table(
     "sessions",
@@ -173,6 +184,31 @@ sessions = sa.Table(
     sa.Column("csrf_token", sa.String(100), nullable=False),
     _ts("created_at"),
     _ts("expires_at"),
+    _ts("last_seen_at", nullable=True),
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("admin_users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    _ts("created_at"),
+    sa.UniqueConstraint("project_id", "user_id", name="uq_memberships_project_user"),
+)
+
+invites = sa.Table(
+    "invites",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("admin_users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("purpose", sa.String(20), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("used_at", nullable=True),
 )
 
 # Evaluation counts reported by SDKs: one row per project, variable, label, version, reason and time bucket

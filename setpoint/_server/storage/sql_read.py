@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,8 +14,10 @@ from setpoint._server.storage.records import (
     AdminUser,
     ApiKey,
     AuditEntry,
+    Invite,
     Label,
     LabelMove,
+    Membership,
     Project,
     ProjectState,
     Segment,
@@ -31,10 +34,13 @@ from setpoint._server.storage.sql_rows import (
     _LIST_LABELS,
     _api_key,
     _audit,
+    _invite,
     _label,
     _load,
+    _membership,
     _project,
     _segment,
+    _session,
     _target,
     _type,
     _user,
@@ -141,10 +147,19 @@ class SqlReadTx(ReadTx):
         entity_type: str | None = None,
         entity_name: str | None = None,
         limit: int = 100,
+        user_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[AuditEntry]:
         c = t.audit_log.c
-        owner = c.project_id.is_(None) if project_id is None else c.project_id == project_id
-        stmt = sa.select(t.audit_log).where(owner)
+        where = c.project_id.is_(None) if project_id is None else c.project_id == project_id
+        stmt = sa.select(t.audit_log).where(where)
+        if user_id is not None:
+            stmt = stmt.where(c.user_id == user_id)
+        if since is not None:
+            stmt = stmt.where(c.at >= since)
+        if until is not None:
+            stmt = stmt.where(c.at < until)
         if entity_type is not None:
             stmt = stmt.where(c.entity_type == entity_type)
         if entity_name is not None:
@@ -180,18 +195,46 @@ class SqlReadTx(ReadTx):
     def count_admin_users(self) -> int:
         return int(self.conn.execute(sa.select(sa.func.count()).select_from(t.admin_users)).scalar_one())
 
+    def list_people(self) -> list[AdminUser]:
+        return [_user(r) for r in self.conn.execute(sa.select(t.admin_users).order_by(t.admin_users.c.username))]
+
+    def count_owners(self) -> int:
+        c = t.admin_users.c
+        stmt = sa.select(sa.func.count()).where(c.is_owner.is_(True), c.deactivated_at.is_(None))
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def list_memberships(self, *, project_id: int | None = None, user_id: int | None = None) -> list[Membership]:
+        c = t.memberships.c
+        stmt = sa.select(t.memberships).order_by(c.id)
+        if project_id is not None:
+            stmt = stmt.where(c.project_id == project_id)
+        if user_id is not None:
+            stmt = stmt.where(c.user_id == user_id)
+        return [_membership(r) for r in self.conn.execute(stmt)]
+
+    def get_membership(self, project_id: int, user_id: int) -> Membership | None:
+        c = t.memberships.c
+        row = self._one(sa.select(t.memberships).where(c.project_id == project_id, c.user_id == user_id))
+        return None if row is None else _membership(row)
+
+    def get_invite(self, token_hash: str) -> Invite | None:
+        row = self._one(sa.select(t.invites).where(t.invites.c.token_hash == token_hash))
+        return None if row is None else _invite(row)
+
+    def list_user_api_keys(self, user_id: int) -> list[ApiKey]:
+        c = t.api_keys.c
+        return [
+            _api_key(r) for r in self.conn.execute(sa.select(t.api_keys).where(c.user_id == user_id).order_by(c.id))
+        ]
+
+    def list_user_sessions(self, user_id: int) -> list[Session]:
+        c = t.sessions.c
+        stmt = sa.select(t.sessions).where(c.user_id == user_id).order_by(c.id.desc())
+        return [_session(r) for r in self.conn.execute(stmt)]
+
     def get_session(self, token_hash: str) -> Session | None:
         row = self._one(sa.select(t.sessions).where(t.sessions.c.token_hash == token_hash))
-        if row is None:
-            return None
-        return Session(
-            id=row.id,
-            token_hash=row.token_hash,
-            user_id=row.user_id,
-            csrf_token=row.csrf_token,
-            created_at=_utc(row.created_at),
-            expires_at=_utc(row.expires_at),
-        )
+        return None if row is None else _session(row)
 
     def load_project_state(self, project_id: int) -> ProjectState:
         v, lb, vv = t.variables, t.labels, t.variable_versions

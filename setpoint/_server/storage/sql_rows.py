@@ -14,10 +14,13 @@ from setpoint._server.storage.records import (
     AdminUser,
     ApiKey,
     AuditEntry,
+    Invite,
     Label,
     LabelTarget,
+    Membership,
     Project,
     Segment,
+    Session,
     TargetType,
     Variable,
     VariableFields,
@@ -43,7 +46,16 @@ def _load(value: str | None) -> Any:
 
 
 def _project(row: Row[Any]) -> Project:
-    return Project(id=row.id, name=row.name, created_at=_utc(row.created_at))
+    return Project(
+        id=row.id,
+        name=row.name,
+        created_at=_utc(row.created_at),
+        protected_labels=tuple(json.loads(row.protected_labels)),
+    )
+
+
+def _opt_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
 
 
 def _variable(row: Row[Any]) -> Variable:
@@ -127,11 +139,49 @@ def _api_key(row: Row[Any]) -> ApiKey:
         created_at=_utc(row.created_at),
         revoked_at=None if row.revoked_at is None else _utc(row.revoked_at),
         last_used_at=None if row.last_used_at is None else _utc(row.last_used_at),
+        user_id=row.user_id,
     )
 
 
 def _user(row: Row[Any]) -> AdminUser:
-    return AdminUser(id=row.id, username=row.username, password_hash=row.password_hash, created_at=_utc(row.created_at))
+    return AdminUser(
+        id=row.id,
+        username=row.username,
+        password_hash=row.password_hash or None,
+        created_at=_utc(row.created_at),
+        name=row.name,
+        is_owner=bool(row.is_owner),
+        deactivated_at=_opt_utc(row.deactivated_at),
+    )
+
+
+def _membership(row: Row[Any]) -> Membership:
+    return Membership(project_id=row.project_id, user_id=row.user_id, role=row.role, created_at=_utc(row.created_at))
+
+
+def _invite(row: Row[Any]) -> Invite:
+    return Invite(
+        id=row.id,
+        user_id=row.user_id,
+        token_hash=row.token_hash,
+        purpose=row.purpose,
+        created_by=row.created_by,
+        created_at=_utc(row.created_at),
+        expires_at=_utc(row.expires_at),
+        used_at=_opt_utc(row.used_at),
+    )
+
+
+def _session(row: Row[Any]) -> Session:
+    return Session(
+        id=row.id,
+        token_hash=row.token_hash,
+        user_id=row.user_id,
+        csrf_token=row.csrf_token,
+        created_at=_utc(row.created_at),
+        expires_at=_utc(row.expires_at),
+        last_seen_at=_opt_utc(row.last_seen_at),
+    )
 
 
 def _audit(row: Row[Any]) -> AuditEntry:
@@ -145,6 +195,7 @@ def _audit(row: Row[Any]) -> AuditEntry:
         entity_name=row.entity_name,
         before=_load(row.before),
         after=_load(row.after),
+        user_id=row.user_id,
     )
 
 

@@ -14,8 +14,10 @@ from setpoint._server.storage.base import AlreadyExistsError, StaleRevisionError
 from setpoint._server.storage.records import (
     AdminUser,
     ApiKey,
+    Invite,
     Label,
     LabelTarget,
+    Membership,
     Project,
     Segment,
     Session,
@@ -36,6 +38,7 @@ from setpoint._server.storage.sql_rows import (
     _fields_values,
     _label,
     _now,
+    _user,
     _variable,
 )
 
@@ -59,7 +62,8 @@ class SqlWriteTx(SqlReadTx, WriteTx):
 
     def create_project(self, name: str) -> Project:
         now = _now()
-        project_id = self._insert(t.projects, {"name": name, "created_at": now}, f"project {name!r}")
+        values = {"name": name, "created_at": now, "protected_labels": '["production"]'}
+        project_id = self._insert(t.projects, values, f"project {name!r}")
         return Project(id=project_id, name=name, created_at=now)
 
     def ensure_project(self, name: str) -> tuple[Project, bool]:
@@ -271,10 +275,12 @@ class SqlWriteTx(SqlReadTx, WriteTx):
         entity_name: str,
         before: Any,
         after: Any,
+        user_id: int | None = None,
     ) -> None:
         self.conn.execute(
             sa.insert(t.audit_log).values(
                 project_id=project_id,
+                user_id=user_id,
                 at=_now(),
                 actor=actor,
                 action=action,
@@ -286,7 +292,14 @@ class SqlWriteTx(SqlReadTx, WriteTx):
         )
 
     def insert_api_key(
-        self, project_id: int, name: str, prefix: str, key_hash: str, scopes: frozenset[str], created_by: str
+        self,
+        project_id: int,
+        name: str,
+        prefix: str,
+        key_hash: str,
+        scopes: frozenset[str],
+        created_by: str,
+        user_id: int | None = None,
     ) -> ApiKey:
         now = _now()
         scope_text = ",".join(sorted(scopes))
@@ -298,6 +311,7 @@ class SqlWriteTx(SqlReadTx, WriteTx):
             "scopes": scope_text,
             "created_by": created_by,
             "created_at": now,
+            "user_id": user_id,
         }
         key_id = self._insert(t.api_keys, values, "API key")
         return ApiKey(
@@ -311,6 +325,7 @@ class SqlWriteTx(SqlReadTx, WriteTx):
             created_at=now,
             revoked_at=None,
             last_used_at=None,
+            user_id=user_id,
         )
 
     def revoke_api_key(self, project_id: int, key_id: int) -> ApiKey | None:
@@ -325,11 +340,101 @@ class SqlWriteTx(SqlReadTx, WriteTx):
         newer = sa.or_(c.last_used_at.is_(None), c.last_used_at < at)
         self.conn.execute(sa.update(t.api_keys).where(c.id == key_id, newer).values(last_used_at=at))
 
-    def create_admin_user(self, username: str, password_hash: str) -> AdminUser:
+    def create_admin_user(
+        self, username: str, password_hash: str | None, *, name: str = "", is_owner: bool = False
+    ) -> AdminUser:
         now = _now()
-        values = {"username": username, "password_hash": password_hash, "created_at": now}
-        user_id = self._insert(t.admin_users, values, f"user {username!r}")
-        return AdminUser(id=user_id, username=username, password_hash=password_hash, created_at=now)
+        values = {
+            "username": username,
+            "password_hash": password_hash or "",
+            "created_at": now,
+            "name": name,
+            "is_owner": is_owner,
+        }
+        user_id = self._insert(t.admin_users, values, f"person {username!r}")
+        return AdminUser(
+            id=user_id, username=username, password_hash=password_hash, created_at=now, name=name, is_owner=is_owner
+        )
+
+    def set_person(
+        self, user_id: int, *, name: str | None = None, is_owner: bool | None = None, deactivated: bool | None = None
+    ) -> AdminUser | None:
+        c = t.admin_users.c
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = name
+        if is_owner is not None:
+            values["is_owner"] = is_owner
+        if deactivated is not None:
+            values["deactivated_at"] = _now() if deactivated else None
+        if values:
+            self.conn.execute(sa.update(t.admin_users).where(c.id == user_id).values(**values))
+        row = self._one(sa.select(t.admin_users).where(c.id == user_id))
+        return None if row is None else _user(row)
+
+    def set_membership(self, project_id: int, user_id: int, role: str) -> tuple[Membership, Membership | None]:
+        previous = self.get_membership(project_id, user_id)
+        c = t.memberships.c
+        if previous is None:
+            now = _now()
+            values = {"project_id": project_id, "user_id": user_id, "role": role, "created_at": now}
+            self._insert(t.memberships, values, "membership")
+            return Membership(project_id, user_id, role, now), None
+        self.conn.execute(
+            sa.update(t.memberships).where(c.project_id == project_id, c.user_id == user_id).values(role=role)
+        )
+        return Membership(project_id, user_id, role, previous.created_at), previous
+
+    def delete_membership(self, project_id: int, user_id: int) -> Membership | None:
+        previous = self.get_membership(project_id, user_id)
+        if previous is not None:
+            c = t.memberships.c
+            self.conn.execute(sa.delete(t.memberships).where(c.project_id == project_id, c.user_id == user_id))
+        return previous
+
+    def create_invite(
+        self, user_id: int, token_hash: str, purpose: str, created_by: str, expires_at: datetime
+    ) -> Invite:
+        now = _now()
+        values = {
+            "user_id": user_id,
+            "token_hash": token_hash,
+            "purpose": purpose,
+            "created_by": created_by,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        invite_id = self._insert(t.invites, values, "invite")
+        return Invite(invite_id, user_id, token_hash, purpose, created_by, now, expires_at, None)
+
+    def use_invite(self, invite_id: int) -> bool:
+        c = t.invites.c
+        result = self.conn.execute(
+            sa.update(t.invites).where(c.id == invite_id, c.used_at.is_(None)).values(used_at=_now())
+        )
+        return result.rowcount == 1
+
+    def delete_user_sessions(self, user_id: int, *, keep_token_hash: str | None = None) -> int:
+        c = t.sessions.c
+        stmt = sa.delete(t.sessions).where(c.user_id == user_id)
+        if keep_token_hash is not None:
+            stmt = stmt.where(c.token_hash != keep_token_hash)
+        return int(self.conn.execute(stmt).rowcount)
+
+    def touch_session(self, token_hash: str, at: datetime) -> None:
+        self.conn.execute(sa.update(t.sessions).where(t.sessions.c.token_hash == token_hash).values(last_seen_at=at))
+
+    def delete_user_session(self, user_id: int, session_id: int) -> bool:
+        c = t.sessions.c
+        return bool(self.conn.execute(sa.delete(t.sessions).where(c.user_id == user_id, c.id == session_id)).rowcount)
+
+    def delete_expired_sessions(self, now: datetime) -> int:
+        return int(self.conn.execute(sa.delete(t.sessions).where(t.sessions.c.expires_at <= now)).rowcount)
+
+    def set_protected_labels(self, project_id: int, labels: tuple[str, ...]) -> None:
+        self.conn.execute(
+            sa.update(t.projects).where(t.projects.c.id == project_id).values(protected_labels=json.dumps(list(labels)))
+        )
 
     def set_admin_password(self, user_id: int, password_hash: str) -> None:
         self.conn.execute(

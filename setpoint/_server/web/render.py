@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
@@ -20,6 +21,8 @@ from setpoint._server.api.deps import server_state
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import NotFoundError
 from setpoint._server.services.input_limits import check_db_int
+from setpoint._server.services.people import actors, roles
+from setpoint._server.services.people.service import project_role
 from setpoint._server.storage.records import Project
 from setpoint._server.web import session as sessions
 from setpoint._server.web.session import UiSession
@@ -62,12 +65,14 @@ def _ago(value: Any) -> str:
 
 
 def _actor(actor: str) -> str:
-    if actor.startswith("user:"):
-        return actor[5:]
-    if actor.startswith("api_key:"):
-        parts = actor.split(":", 2)
-        return f"API key {parts[2] if len(parts) > 2 else ''}".strip()
-    return actor
+    return actors.display(actor)
+
+
+def _initials(actor: str) -> str:
+    found = actors.parse(actor)
+    if found.user_id is not None:
+        return actors.initials(found.user_name or "")
+    return "K" if found.key_id is not None else actors.initials(actors.display(actor))
 
 
 templates.env.filters["pretty"] = _pretty
@@ -75,6 +80,10 @@ templates.env.filters["short"] = _short
 templates.env.filters["when"] = _when
 templates.env.filters["actor"] = _actor
 templates.env.filters["ago"] = _ago
+templates.env.filters["initials"] = _initials
+templates.env.filters["avatar"] = lambda actor: Markup('<span class="avatar" aria-hidden="true">{}</span>').format(
+    _initials(actor)
+)
 templates.env.filters["pct"] = lambda w: f"{float(w) * 100:g}"
 templates.env.filters["urlpart"] = lambda s: quote(str(s), safe="")
 
@@ -88,6 +97,16 @@ class Page:
     session: UiSession
     project: Project
     projects: list[Project]
+    role: str | None = None
+    """The person's role in this project (``owner`` for owners)."""
+
+    def can(self, need: str) -> bool:
+        """Whether the person's role includes ``need`` (templates hide what they cannot do)."""
+        return roles.allows(self.role, need)
+
+    def require(self, need: str) -> None:
+        """403 (a page naming the role needed) unless the person's role includes ``need``."""
+        roles.require(self.role, need, where=self.project.name)
 
     @property
     def base(self) -> str:
@@ -114,23 +133,36 @@ class Page:
             url += ("&" if "?" in url else "?") + "notice=" + quote(notice)
         return RedirectResponse(url, status_code=303)
 
-    async def form(self) -> FormData:
-        """The posted form, after checking its CSRF token."""
+    async def form(self, need: str = roles.EDITOR) -> FormData:
+        """The posted form, after checking its CSRF token and that the person's role includes ``need``
+        (``editor`` unless told otherwise: every change needs at least an editor)."""
+        self.require(need)
         form = await self.request.form()
         token = form.get("csrf_token")
         sessions.check_csrf(self.session, token if isinstance(token, str) else None)
         return form
 
 
+def visible_projects(ctx: ServiceContext, session: UiSession) -> list[Project]:
+    """The projects a person sees: every one for owners, the ones they are a member of otherwise."""
+    with ctx.storage.read() as tx:
+        projects = tx.list_projects()
+        if session.user.is_owner:
+            return projects
+        mine = {m.project_id for m in tx.list_memberships(user_id=session.user.id)}
+    return [p for p in projects if p.id in mine]
+
+
 def _load_page(request: Request, project_name: str) -> Page:
     ctx = server_state(request).ctx
     ui = sessions.require(request, ctx)
-    with ctx.storage.read() as tx:
-        projects = tx.list_projects()
+    projects = visible_projects(ctx, ui)
     project = next((p for p in projects if p.name == project_name), None)
-    if project is None:
-        raise NotFoundError(f"project {project_name!r} does not exist")
-    return Page(request=request, ctx=ctx, session=ui, project=project, projects=projects)
+    if project is None:  # the same answer whether it exists or not: members only see their projects
+        raise NotFoundError(f"project {project_name!r} does not exist or you are not a member of it")
+    with ctx.storage.read() as tx:
+        role = project_role(tx, ui.user, project.id)
+    return Page(request=request, ctx=ctx, session=ui, project=project, projects=projects, role=role)
 
 
 async def page(request: Request, project: str) -> Page:

@@ -15,6 +15,7 @@ from setpoint._server.services import types as type_service
 from setpoint._server.services.errors import InvalidError, ServiceError
 from setpoint._server.services.lifecycle import parse_schema
 from setpoint._server.services.models import VariableTypeIn
+from setpoint._server.services.people import roles
 from setpoint._server.web.render import Page, field, page
 
 router = APIRouter(include_in_schema=False)
@@ -95,7 +96,8 @@ NEW_KEY_COOKIE = "setpoint_new_key"
 
 @router.get("/p/{project}/keys")
 async def keys(current: Current) -> Response:
-    """The project's API keys; right after creating one, its secret, shown this once."""
+    """The project's API keys (admins create and revoke them); right after creating one, its secret, shown
+    this once."""
     new_key = current.request.cookies.get(NEW_KEY_COOKIE, "")
     token, _, key_name = new_key.partition(":")
     response = await run_in_threadpool(_keys_page, current, new_key=token, new_key_name=key_name)
@@ -109,8 +111,8 @@ async def keys(current: Current) -> Response:
 async def create_key(current: Current) -> Response:
     """Create a key, then show its secret once: it travels to the next page in a short-lived, HttpOnly,
     path-scoped cookie that the page deletes (so reloading the page neither shows it again nor makes
-    another key)."""
-    form = await current.form()
+    another key). The key belongs to the person who made it and never carries more than their role."""
+    form = await current.form(roles.ADMIN)
     scopes = [s for s in ("read", "write", "read_external") if field(form, f"scope_{s}") == "yes"]
     try:
         parsed = key_service.parse_scopes(scopes)
@@ -122,6 +124,7 @@ async def create_key(current: Current) -> Response:
                 current.session.actor,
                 name=field(form, "name").strip(),
                 create_project=False,
+                user_id=current.session.user.id,
             )
         )
     except ServiceError as exc:
@@ -142,7 +145,7 @@ async def create_key(current: Current) -> Response:
 @router.post("/p/{project}/keys/{key_id}/revoke")
 async def revoke_key(current: Current, key_id: KeyId) -> Response:
     """Revoke a key: it stops working at once."""
-    await current.form()
+    await current.form(roles.ADMIN)
     try:
         key = await run_in_threadpool(
             key_service.revoke_key, current.ctx, current.project.id, key_id, current.session.actor

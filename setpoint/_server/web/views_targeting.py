@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from setpoint._server.services import catalog, editing, lifecycle
 from setpoint._server.services.errors import InvalidError, ServiceError
+from setpoint._server.services.people import roles
 from setpoint._server.services.usage import report as usage_report
 from setpoint._server.storage.usage import hour_start
 from setpoint._server.web import targeting_form
@@ -207,8 +208,8 @@ async def rename(current: Current, name: str) -> Response:
 
 @router.post("/p/{project}/variables/{name}/delete")
 async def delete(current: Current, name: str) -> Response:
-    """Delete the variable after the user typed its name to confirm."""
-    form = await current.form()
+    """Delete the variable (admins) after the user typed its name to confirm."""
+    form = await current.form(roles.ADMIN)
     try:
         if field(form, "confirm").strip() != name:
             raise InvalidError(f"type the variable's name ({name}) to confirm that it should be deleted")

@@ -13,6 +13,11 @@ _PG_MIGRATION_LOCK = 0x5E7901
 
 engine: Engine = context.config.attributes["engine"]
 with engine.connect() as connection:
+    if connection.dialect.name == "sqlite":
+        # Batch migrations rebuild SQLite tables (copy, drop, rename); with foreign keys on, dropping a
+        # parent table would cascade-delete its children. Switched off outside any transaction (SQLite ignores
+        # it inside one) on this connection only; the pool's next user of it gets them on again below.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
     connection.execution_options(setpoint_write=True)
     context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
     with context.begin_transaction():
@@ -20,3 +25,5 @@ with engine.connect() as connection:
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         context.run_migrations()
     connection.commit()
+    if connection.dialect.name == "sqlite":
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]

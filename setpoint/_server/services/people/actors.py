@@ -1,0 +1,69 @@
+"""How the audit names who made a change.
+
+- a person: ``user:<id>:<name>``
+- an API key of a person: ``api_key:<key id>:<key name> of user:<id>:<name>``
+- a key made by the operator (``setpoint keys create``): ``api_key:<key id>:<key name>``
+- anything else (``cli``, ``setpoint serve (first start)``): the operator, unrestricted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ACTOR = re.compile(r"^(?:api_key:(?P<kid>\d+):(?P<kname>.*?) of )?user:(?P<uid>\d+):(?P<uname>.*)$", re.DOTALL)
+_NAME = 60  # actors are stored in 200-character columns
+_KEY = re.compile(r"^api_key:(?P<kid>\d+):(?P<kname>.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ParsedActor:
+    """The person and key an actor string names (either may be None)."""
+
+    user_id: int | None
+    user_name: str | None
+    key_id: int | None
+    key_name: str | None
+
+
+def person(user_id: int, name: str) -> str:
+    """The actor of a person acting in the UI."""
+    return f"user:{user_id}:{name[:_NAME]}"
+
+
+def key(key_id: int, key_name: str, user_id: int | None, user_name: str | None) -> str:
+    """The actor of an API key (of a person, when it has a maker)."""
+    own = f"api_key:{key_id}:{key_name[:_NAME]}"
+    return own if user_id is None else f"{own} of {person(user_id, user_name or '')}"
+
+
+def parse(actor: str) -> ParsedActor:
+    """Who an actor string names."""
+    match = _ACTOR.match(actor)
+    if match:
+        kid = match.group("kid")
+        return ParsedActor(
+            int(match.group("uid")), match.group("uname"), int(kid) if kid else None, match.group("kname")
+        )
+    match = _KEY.match(actor)
+    if match:
+        return ParsedActor(None, None, int(match.group("kid")), match.group("kname"))
+    return ParsedActor(None, None, None, None)
+
+
+def display(actor: str) -> str:
+    """A human-readable name: ``Alice``, ``key ci of Alice``, ``key ci``, or the actor itself."""
+    found = parse(actor)
+    if found.user_id is not None:
+        name = found.user_name or f"person {found.user_id}"
+        return name if found.key_id is None else f"key {found.key_name} of {name}"
+    if found.key_id is not None:
+        return f"API key {found.key_name}"
+    return actor.removeprefix("user:")
+
+
+def initials(name: str) -> str:
+    """Up to two letters for an avatar: ``Alice Smith`` -> ``AS``; ``bob@x.io`` -> ``B``."""
+    words = [w for w in re.split(r"[\s._@-]+", name.split("@")[0] if "@" in name and " " not in name else name) if w]
+    letters = "".join(w[0] for w in words[:2]).upper()
+    return letters or "?"
