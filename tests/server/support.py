@@ -88,7 +88,7 @@ class ServerProcess:
         """Base URL of the server."""
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
         """Start and wait until ``/readyz`` answers 200."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{uuid.uuid4().hex[:8]}.log"
