@@ -11,6 +11,7 @@ percentage or segment, with every resolution visible in OpenTelemetry::
         config.value, config.label, config.version, config.reason
 """
 
+from setpoint._core.templates import ComposedReference
 from setpoint._remote.options import RemoteOptions
 from setpoint._remote.report import ValidationReport
 from setpoint._remote.sync import pull_config, push, push_config, push_types, validate
@@ -19,9 +20,13 @@ from setpoint._sdk.configure import build_config, configure, shutdown
 from setpoint._sdk.providers import FileProvider, LocalProvider, NoOpProvider, Provider
 from setpoint._sdk.resolved import Reason, Resolved
 from setpoint._sdk.targeting import targeting_context
+from setpoint._sdk.template_variable import TemplateMismatchPolicy, TemplateVariable, template_var
 from setpoint._sdk.variable import Variable, var
 from setpoint.exceptions import (
     AuthenticationError,
+    CompositionCycleError,
+    CompositionDepthError,
+    CompositionError,
     ConfigFileError,
     ConfigurationError,
     ConflictError,
@@ -29,12 +34,17 @@ from setpoint.exceptions import (
     ServerResponseError,
     ServerUnreachableError,
     SetpointError,
+    TemplateInputsMismatchError,
     VariableValueError,
 )
 
 __all__ = [
     "AuthenticationError",
     "BaggageSpanProcessor",
+    "ComposedReference",
+    "CompositionCycleError",
+    "CompositionDepthError",
+    "CompositionError",
     "ConfigFileError",
     "ConfigurationError",
     "ConflictError",
@@ -49,6 +59,9 @@ __all__ = [
     "ServerResponseError",
     "ServerUnreachableError",
     "SetpointError",
+    "TemplateInputsMismatchError",
+    "TemplateMismatchPolicy",
+    "TemplateVariable",
     "ValidationReport",
     "Variable",
     "VariableValueError",
@@ -60,6 +73,7 @@ __all__ = [
     "push_types",
     "shutdown",
     "targeting_context",
+    "template_var",
     "validate",
     "var",
 ]

@@ -9,6 +9,11 @@ Hierarchy::
     ├── ConfigurationError          setpoint.configure() / setpoint.var() called with bad arguments
     ├── ConfigFileError             a variables file that cannot be read or parsed (names the file)
     ├── VariableValueError          a value that does not fit a variable's type (names the variable)
+    ├── CompositionError            an @{reference}@ could not be expanded (attached to a Resolved, not raised)
+    │   ├── CompositionCycleError   references form a cycle (a -> b -> a)
+    │   └── CompositionDepthError   references nest deeper than 20
+    ├── TemplateInputsMismatchError a template uses {{fields}} its inputs type does not declare (raised by
+    │                               TemplateVariable.get only under template_mismatch_policy='error')
     └── RemoteError                 talking to a Setpoint server failed
         ├── ServerUnreachableError  no connection, timeout
         ├── AuthenticationError     401 / 403: missing, wrong or under-scoped API key
@@ -23,6 +28,9 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "CompositionCycleError",
+    "CompositionDepthError",
+    "CompositionError",
     "ConfigFileError",
     "ConfigurationError",
     "ConflictError",
@@ -30,6 +38,7 @@ __all__ = [
     "ServerResponseError",
     "ServerUnreachableError",
     "SetpointError",
+    "TemplateInputsMismatchError",
     "VariableValueError",
 ]
 
@@ -48,6 +57,30 @@ class ConfigFileError(SetpointError):
 
 class VariableValueError(SetpointError):
     """A value does not fit the type of the variable it is meant for."""
+
+
+class CompositionError(SetpointError):
+    """A value's ``@{reference}@`` could not be expanded (unresolved reference, template that does not parse).
+
+    ``composed_from`` holds the expansions attempted (a `setpoint.ComposedReference` each) when known.
+    """
+
+    composed_from: tuple[object, ...] = ()
+
+
+class CompositionCycleError(CompositionError):
+    """``@{references}@`` form a cycle, e.g. ``a -> b -> a``."""
+
+
+class CompositionDepthError(CompositionError):
+    """``@{references}@`` nest deeper than the maximum composition depth (20)."""
+
+
+class TemplateInputsMismatchError(SetpointError):
+    """A template references ``{{fields}}`` that its variable's inputs type does not declare.
+
+    Raised by `TemplateVariable.get()` only when ``template_mismatch_policy`` is ``'error'``.
+    """
 
 
 class RemoteError(SetpointError):

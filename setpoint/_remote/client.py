@@ -156,6 +156,8 @@ def variable_body(config: VariableConfig) -> dict[str, Any]:
         body["aliases"] = list(config.aliases)
     if config.example is not None:
         body["example"] = config.example
+    if config.template_inputs_schema is not None:
+        body["template_inputs_schema"] = config.template_inputs_schema
     if config.labels:
         body["labels"] = {name: _label_body(label) for name, label in config.labels.items()}
     if config.external:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter, ValidationError
 from rich.markup import escape
 
+from setpoint._core import templates
 from setpoint.config import LabeledValue, Segment, VariableConfig, VariablesConfig, VariableTypeConfig
 from setpoint.config._variables import VariableLike
 
@@ -100,6 +101,7 @@ class PushChange:
     server: VariableConfig | None = None
     incompatible: list[Incompatibility] = field(default_factory=list)
     description_differs: bool = False
+    template_inputs_schema: dict[str, Any] | None = None
 
 
 @dataclass
@@ -209,18 +211,37 @@ def plan_push(variables: Sequence[VariableLike], server: VariablesConfig) -> Pus
     changes: list[PushChange] = []
     for variable in variables:
         schema = variable.type_adapter.json_schema()
+        inputs_schema: dict[str, Any] | None = getattr(variable, "template_inputs_schema", None)
         existing = server.variables.get(variable.name)
         if existing is None:
-            changes.append(PushChange(variable.name, "create", schema, variable.description, _example(variable)))
+            changes.append(
+                PushChange(
+                    variable.name,
+                    "create",
+                    schema,
+                    variable.description,
+                    _example(variable),
+                    template_inputs_schema=inputs_schema,
+                )
+            )
             continue
         incompatible = incompatible_values(variable.type_adapter, existing)
-        kind: Literal["update_schema", "no_change"] = (
-            "no_change" if _canonical(schema) == _canonical(existing.json_schema or {}) else "update_schema"
+        same = _canonical(schema) == _canonical(existing.json_schema or {}) and _canonical(inputs_schema) == _canonical(
+            existing.template_inputs_schema
         )
+        kind: Literal["update_schema", "no_change"] = "no_change" if same else "update_schema"
         differs = (variable.description or None) != (existing.description or None)
         changes.append(
             PushChange(
-                variable.name, kind, schema, variable.description, _example(variable), existing, incompatible, differs
+                variable.name,
+                kind,
+                schema,
+                variable.description,
+                _example(variable),
+                existing,
+                incompatible,
+                differs,
+                inputs_schema,
             )
         )
     local = {v.name for v in variables}
@@ -231,10 +252,110 @@ def pushed_config(change: PushChange) -> VariableConfig:
     """The variable config that applying ``change`` writes."""
     if change.kind == "create" or change.server is None:
         return VariableConfig(
-            name=change.name, description=change.description, json_schema=change.local_schema, example=change.example
+            name=change.name,
+            description=change.description,
+            json_schema=change.local_schema,
+            example=change.example,
+            template_inputs_schema=change.template_inputs_schema,
         )
     # A schema update keeps everything the server has (labels, rollout, overrides, description).
-    return change.server.model_copy(update={"json_schema": change.local_schema, "example": change.example})
+    return change.server.model_copy(
+        update={
+            "json_schema": change.local_schema,
+            "example": change.example,
+            "template_inputs_schema": change.template_inputs_schema,
+        }
+    )
+
+
+def reference_order(names: Sequence[str], configs: dict[str, VariableConfig]) -> list[str]:
+    """``names`` ordered so that a variable comes after the ones among them its values ``@{reference}@``
+    (so a server that refuses references to missing variables accepts each write); otherwise in the given
+    order. Reversed, it is the order to delete them in."""
+    wanted = list(dict.fromkeys(names))
+    pending = set(wanted)
+
+    def refs(name: str) -> set[str]:
+        config = configs.get(name)
+        if config is None:
+            return set()
+        values = [t.serialized_value for t in config.labels.values() if isinstance(t, LabeledValue)]
+        if config.latest_version is not None:
+            values.append(config.latest_version.serialized_value)
+        return {ref for value in values for ref in templates.find_references(value)} & pending
+
+    ordered: list[str] = []
+    while pending:
+        ready = [n for n in wanted if n in pending and not (refs(n) - {n})]
+        if not ready:  # a cycle (the server refuses it anyway): keep the given order
+            ready = [n for n in wanted if n in pending]
+        for name in ready:
+            pending.discard(name)
+            ordered.append(name)
+    return ordered
+
+
+def composition_problems(variables: Sequence[VariableLike], server: VariablesConfig) -> list[tuple[str, str]]:
+    """What the server's write-time checks would refuse after pushing ``variables``, checked before writing:
+    ``@{references}@`` (in code defaults and server values) that do not parse, name no variable (on the server
+    or in code), form a cycle or nest deeper than 20, and ``{{fields}}`` of template variables (through
+    references too) that their ``template_inputs_schema`` does not declare. ``[(variable, message)]``."""
+    values: dict[str, dict[str | None, str]] = {}
+    known: set[str] = set(server.variables)
+    for config in server.variables.values():
+        known.update(config.aliases or ())
+        own: dict[str | None, str] = {
+            label: target.serialized_value
+            for label, target in config.labels.items()
+            if isinstance(target, LabeledValue)
+        }
+        if config.latest_version is not None:
+            own["latest"] = config.latest_version.serialized_value
+        values[config.name] = own
+        for alias in config.aliases or ():
+            values[alias] = own
+    for variable in variables:
+        known.add(variable.name)
+        example = _example(variable)
+        if example is not None:
+            values.setdefault(variable.name, {})[None] = example
+
+    def refs_of(name: str) -> set[str]:
+        return {ref for value in values.get(name, {}).values() for ref in templates.find_references(value)}
+
+    result: list[tuple[str, str]] = []
+    for variable in variables:
+        problems: list[str] = []
+        where = variable.name
+        for label, value in values.get(variable.name, {}).items():
+            source = "the code default" if label is None else f"label {label!r}"
+            found, errors = templates.find_references_and_errors(value)
+            problems.extend(f"{where} ({source}): {error}" for error in errors)
+            problems.extend(
+                f"{where} ({source}) references @{{{ref}}}@, which is neither on the server nor in code"
+                for ref in found
+                if ref not in known
+            )
+        refs = refs_of(variable.name)
+        cycle = templates.find_cycle(variable.name, refs, refs_of) if refs else None
+        if cycle is not None:
+            problems.append(f"{where}: reference cycle {' -> '.join(cycle)}")
+        elif refs:
+            chain = templates.longest_chain(variable.name, refs_of, templates.MAX_COMPOSITION_DEPTH + 1)
+            if len(chain) - 2 > templates.MAX_COMPOSITION_DEPTH:
+                problems.append(
+                    f"{where}: references nest {len(chain) - 2} levels deep ({' -> '.join(chain)}), more than 20"
+                )
+        inputs_schema = getattr(variable, "template_inputs_schema", None)
+        if inputs_schema is not None:
+            problems.extend(
+                issue.message()
+                for issue in templates.validate_template_fields(
+                    variable.name, inputs_schema, lambda n: values.get(n, {})
+                )
+            )
+        result.extend((variable.name, problem) for problem in problems)
+    return result
 
 
 # --- pushing a whole config ---------------------------------------------------------------------------------

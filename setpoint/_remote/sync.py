@@ -13,15 +13,18 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape
 
 from setpoint._remote.client import RemoteClient
 from setpoint._remote.diff import (
     VariableLike,
+    composition_problems,
     incompatible_values,
     plan_config,
     plan_push,
     plan_types,
     pushed_config,
+    reference_order,
     segment_order,
 )
 from setpoint._remote.options import RemoteOptions
@@ -119,8 +122,17 @@ def push(
         out.print("No variables to push: define them with setpoint.var() first (is the module imported?).")
         return False
     with RemoteClient(_options(url, api_key)) as client:
-        plan = plan_push(chosen, client.get_config())
+        server = client.get_config()
+        plan = plan_push(chosen, server)
         out.print(plan.to_markup())
+        problems = composition_problems(chosen, server)
+        if problems:
+            for _, problem in problems:
+                out.print(f"[red]  {escape(problem)}[/]")
+            raise VariableValueError(
+                "refusing to push: templates or @{references}@ are invalid (nothing was written): "
+                + "; ".join(problem for _, problem in problems)
+            )
         if plan.breaking:
             names = ", ".join(sorted({i.variable for i in plan.breaking}))
             if strict:
@@ -184,7 +196,8 @@ def validate(
     variables: Sequence[VariableLike] | None = None, *, url: str | None = None, api_key: str | None = None
 ) -> ValidationReport:
     """Check that every value on the server (each label's and the latest version) validates against the type
-    of the variable in code; report variables missing from the server and differing descriptions."""
+    of the variable in code, and that templates and ``@{references}@`` pass the server's write-time checks
+    (as `push` would); report variables missing from the server and differing descriptions."""
     chosen = list(variables) if variables is not None else _registered()
     with RemoteClient(_options(url, api_key)) as client:
         server = client.get_config()
@@ -200,6 +213,8 @@ def validate(
             report.description_differences.append(
                 DescriptionDifference(variable.name, variable.description, existing.description)
             )
+    for name, problem in composition_problems(chosen, server):
+        report.errors.append(LabelValidationError(name, None, problem))
     return report
 
 
@@ -236,13 +251,15 @@ def push_config(
             else:
                 client.replace_segment(local.segments[key])
             out.print(f"  [green]Saved segment {key}[/]")
-        for name in plan.updates:
-            client.replace_variable(local.variables[name])
-            out.print(f"  [yellow]Updated {name}[/]")
-        for name in plan.creates:
-            client.create_variable(local.variables[name])
-            out.print(f"  [green]Created {name}[/]")
-        for name in plan.deletes:
+        # Referenced variables are written first and deleted last (the server refuses dangling references).
+        for name in reference_order([*plan.updates, *plan.creates], local.variables):
+            if name in plan.creates:
+                client.create_variable(local.variables[name])
+                out.print(f"  [green]Created {name}[/]")
+            else:
+                client.replace_variable(local.variables[name])
+                out.print(f"  [yellow]Updated {name}[/]")
+        for name in reversed(reference_order(plan.deletes, server.variables)):
             client.delete_variable(name)
             out.print(f"  [red]Deleted {name}[/]")
         for key in reversed(segment_order(server.segments, plan.segment_deletes)):

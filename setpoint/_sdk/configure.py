@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
 
@@ -35,6 +35,7 @@ def configure(
     include_resource_attributes_in_context: bool = True,
     include_baggage_in_context: bool = True,
     instrument: bool = True,
+    template_mismatch_policy: Literal["warn", "error", "ignore"] = "warn",
 ) -> Provider:
     """Choose where variable values come from; returns the provider now in use.
 
@@ -49,7 +50,14 @@ def configure(
     With none of them every variable serves its code default. A later call replaces the earlier one (its
     provider is shut down). ``include_resource_attributes_in_context`` and ``include_baggage_in_context``
     control which OpenTelemetry context the targeting rules see; ``instrument=False`` records no spans.
+    ``template_mismatch_policy`` says what `TemplateVariable.get()` does when a template uses a ``{{field}}``
+    its inputs type does not declare: ``warn`` (a `RuntimeWarning`, the field renders empty), ``error`` (raise
+    `TemplateInputsMismatchError`) or ``ignore``; a variable's own ``template_mismatch_policy`` wins.
     """
+    if template_mismatch_policy not in ("warn", "error", "ignore"):
+        raise ConfigurationError(
+            f"template_mismatch_policy must be 'warn', 'error' or 'ignore', not {template_mismatch_policy!r}"
+        )
     sources = [
         name for name, value in (("config", config), ("remote", remote), ("provider", provider)) if value is not None
     ]
@@ -67,6 +75,7 @@ def configure(
         include_resource=include_resource_attributes_in_context,
         include_baggage=include_baggage_in_context,
         resource=resource,
+        template_mismatch_policy=template_mismatch_policy,
     )
     with _LOCK:
         previous = sdk_state.replace_state(state)

@@ -16,6 +16,7 @@ from opentelemetry import baggage, context
 
 if TYPE_CHECKING:
     from setpoint._core.evaluator import Evaluation
+    from setpoint._core.templates import ComposedReference
 
 __all__ = ["BAGGAGE_CODE_DEFAULT", "BAGGAGE_PREFIX", "Reason", "Resolved"]
 
@@ -51,7 +52,18 @@ class Resolved(Generic[T_co]):
     The value may be shared with other resolutions of the same version: do not mutate it.
     """
 
-    __slots__ = ("_evaluation", "exception", "label", "name", "override_index", "reason", "rule", "value", "version")
+    __slots__ = (
+        "_evaluation",
+        "composed_from",
+        "exception",
+        "label",
+        "name",
+        "override_index",
+        "reason",
+        "rule",
+        "value",
+        "version",
+    )
 
     name: str
     value: T_co
@@ -61,6 +73,8 @@ class Resolved(Generic[T_co]):
     exception: BaseException | None
     override_index: int | None
     rule: str | None
+    composed_from: tuple[ComposedReference, ...]
+    """The ``@{references}@`` expanded to build the value (nested ones inside each), in name order."""
     _evaluation: Evaluation | None
 
     def __init__(
@@ -73,6 +87,7 @@ class Resolved(Generic[T_co]):
         version: int | None = None,
         exception: BaseException | None = None,
         evaluation: Evaluation | None = None,
+        composed_from: tuple[ComposedReference, ...] = (),
     ) -> None:
         setter = object.__setattr__
         setter(self, "name", name)
@@ -82,6 +97,7 @@ class Resolved(Generic[T_co]):
         setter(self, "version", version)
         setter(self, "exception", exception)
         setter(self, "_evaluation", evaluation)
+        setter(self, "composed_from", composed_from)
         setter(self, "override_index", evaluation.override_index if evaluation is not None else None)
         setter(self, "rule", evaluation.rule if evaluation is not None else None)
 
@@ -101,6 +117,7 @@ class Resolved(Generic[T_co]):
             version=self.version,
             exception=self.exception,
             evaluation=self._evaluation,
+            composed_from=self.composed_from,
         )
 
     @property
@@ -118,6 +135,11 @@ class Resolved(Generic[T_co]):
             return (
                 f"{chosen} But that value is not valid for the variable's type, so the code default is served: "
                 f"{self.exception}"
+            )
+        if self.reason == "other_error" and self.composed_from:
+            return (
+                f"composing {self.name!r} from its @{{references}}@ failed ({self.exception}), so the code default "
+                "is served."
             )
         if self.reason == "other_error":
             return f"resolving {self.name!r} failed unexpectedly ({self.exception!r}), so the code default is served."

@@ -7,6 +7,7 @@ tracer of the last provider it saw; when no provider is installed no span, not e
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, Tracer, TracerProvider
@@ -87,6 +88,8 @@ def record_span(
         attributes["feature_flag.version"] = str(resolved.version)
     if resolved.override_index is not None:
         attributes["setpoint.override_index"] = resolved.override_index
+    if resolved.composed_from:
+        attributes["setpoint.composed_from"] = json.dumps([ref.to_json() for ref in resolved.composed_from])
     if resolved.exception is not None:
         attributes["feature_flag.error.message"] = str(resolved.exception)[:1000]
     span = tracer.start_span(span_name, start_time=start_ns, attributes=attributes)

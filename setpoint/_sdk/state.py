@@ -32,7 +32,14 @@ def resource_attributes() -> Mapping[str, Any]:
 class SdkState:
     """What `configure()` decided. Immutable once published in `CURRENT`."""
 
-    __slots__ = ("include_baggage", "include_resource", "instrument", "provider", "resource_attributes")
+    __slots__ = (
+        "include_baggage",
+        "include_resource",
+        "instrument",
+        "provider",
+        "resource_attributes",
+        "template_mismatch_policy",
+    )
 
     def __init__(
         self,
@@ -42,11 +49,14 @@ class SdkState:
         include_resource: bool = True,
         include_baggage: bool = True,
         resource: Mapping[str, Any] | None = None,
+        template_mismatch_policy: str = "warn",
     ) -> None:
         self.provider = provider
         self.instrument = instrument
         self.include_resource = include_resource
         self.include_baggage = include_baggage
+        self.template_mismatch_policy = template_mismatch_policy
+        """What `TemplateVariable.get` does about undeclared ``{{fields}}``: warn, error or ignore."""
         self.resource_attributes: Mapping[str, Any] | None = resource if include_resource else _EMPTY
         """Resource attributes merged into every context (empty when switched off; None until loaded)."""
 

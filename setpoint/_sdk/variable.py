@@ -24,14 +24,21 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from pydantic import TypeAdapter, ValidationError
 
+from setpoint._core import templates
 from setpoint._core.evaluator import CompiledConfig, CompiledVariable, Evaluation
 from setpoint._sdk import spans, usage
 from setpoint._sdk import state as sdk_state
-from setpoint._sdk.registry import register
+from setpoint._sdk.registry import lookup, register
 from setpoint._sdk.resolved import Reason, Resolved
 from setpoint._sdk.targeting import TARGETING
-from setpoint.config import InSegment, NotInSegment, UnknownCondition
-from setpoint.exceptions import ConfigurationError
+from setpoint.config import InSegment, LabeledValue, NotInSegment, UnknownCondition
+from setpoint.exceptions import (
+    CompositionCycleError,
+    CompositionDepthError,
+    CompositionError,
+    ConfigurationError,
+    TemplateInputsMismatchError,
+)
 
 __all__ = ["DefaultFunction", "Variable", "var"]
 
@@ -56,15 +63,38 @@ _warned_unknown_kinds: set[str] = set()
 _MAX_PARSED = 256
 _MAX_OUTCOMES = 1024
 
+Renderer = Callable[[str], str]
+"""Renders the ``{{fields}}`` of a composed JSON value (`TemplateVariable.get`)."""
+
+
+class _Attempt:
+    """The outcome of one compose -> render -> validate pass over a JSON value."""
+
+    __slots__ = ("composed", "error", "stage", "value")
+
+    def __init__(
+        self,
+        value: Any = None,
+        error: Exception | None = None,
+        stage: str = "",
+        composed: tuple[templates.ComposedReference, ...] = (),
+    ) -> None:
+        self.value = value
+        self.error = error
+        self.stage = stage
+        self.composed = composed
+
 
 class _Override:
     """An active `Variable.override()`: a value (prebuilt result) or a function."""
 
-    __slots__ = ("function", "resolved")
+    __slots__ = ("composes", "function", "resolved")
 
-    def __init__(self, name: str, value: Any) -> None:
+    def __init__(self, name: str, value: Any, composes: bool = False) -> None:
         self.function: Callable[[str | None, Mapping[str, Any]], Any] | None = value if callable(value) else None
         self.resolved: Resolved[Any] = Resolved(name, None if callable(value) else value, "context_override")
+        self.composes = composes
+        """True when the value has ``@{references}@`` (it is then composed like a stored value)."""
 
 
 _OVERRIDES: ContextVar[Mapping[str, _Override] | None] = ContextVar("setpoint_overrides", default=None)
@@ -80,7 +110,19 @@ class _DefaultFunctionError(Exception):
 class _Bound:
     """A variable bound to one compiled config and SDK state (rebuilt when either changes)."""
 
-    __slots__ = ("compiled", "hits", "outcomes", "resource", "state", "static", "static_hits", "variable", "wanted")
+    __slots__ = (
+        "compiled",
+        "composes",
+        "hits",
+        "outcomes",
+        "resource",
+        "slow",
+        "state",
+        "static",
+        "static_hits",
+        "variable",
+        "wanted",
+    )
 
     def __init__(
         self, state: sdk_state.SdkState | None, compiled: CompiledConfig | None, variable: CompiledVariable | None
@@ -102,6 +144,10 @@ class _Bound:
         """Resolutions served `static` since the last usage harvest (`setpoint._sdk.usage`)."""
         self.hits: defaultdict[int, int] = defaultdict(int)
         """Resolutions per prebuilt outcome (keyed like `outcomes`) since the last usage harvest."""
+        self.composes = False
+        """True when a value (or the code default) has ``@{references}@``: resolve through `_pipeline`."""
+        self.slow = False
+        """True when `get()` must take the general path (composition, or a default function)."""
 
 
 class Variable(Generic[T]):
@@ -114,6 +160,7 @@ class Variable(Generic[T]):
         "__weakref__",
         "_bound",
         "_default",
+        "_default_composes",
         "_default_is_function",
         "_description",
         "_name",
@@ -152,6 +199,12 @@ class Variable(Generic[T]):
                 adapter.validate_python(default)
             except ValidationError as exc:
                 raise ConfigurationError(f"variable {name!r}: the default does not fit type {type!r}: {exc}") from None
+        self._default_composes = False
+        if not self._default_is_function:
+            try:
+                self._default_composes = templates.has_references(adapter.dump_json(cast(T, default)).decode())
+            except Exception:
+                self._default_composes = False
         self._span_name = f"Resolve variable {name}"
         self._parsed: dict[tuple[int | None, str], tuple[bool, Any]] = {}
         self._warned: set[object] = set()
@@ -233,7 +286,7 @@ class Variable(Generic[T]):
                     bound.static_hits += 1
                     return static
             variable = bound.variable
-            if variable is None or self._default_is_function:
+            if variable is None or bound.slow:
                 full = self._resolve_full(state, targeting_key, attributes, label)[0]
                 usage.count_slow(full)
                 return full
@@ -273,15 +326,18 @@ class Variable(Generic[T]):
         targeting_key: str | None,
         attributes: Mapping[str, Any] | None,
         label: str | None,
+        render: Renderer | None = None,
     ) -> Resolved[T]:
         start = time.time_ns()
         static = False
         try:
-            resolved, targeting_key = self._resolve_full(state, targeting_key, attributes, label)
+            resolved, targeting_key = self._resolve_full(state, targeting_key, attributes, label, render)
             variable = self._bound.variable
-            static = variable is not None and variable.is_static
+            static = variable is not None and variable.is_static and not self._bound.composes
         except _DefaultFunctionError as failed:
             raise failed.error from None
+        except TemplateInputsMismatchError:
+            raise
         except Exception as exc:
             resolved = self._error_result(exc, targeting_key, attributes)
         usage.count_slow(resolved)
@@ -297,6 +353,7 @@ class Variable(Generic[T]):
         targeting_key: str | None,
         attributes: Mapping[str, Any] | None,
         label: str | None,
+        render: Renderer | None = None,
     ) -> tuple[Resolved[T], str | None]:
         """The general path: every case, and the final targeting key (for the span)."""
         if targeting_key is None:
@@ -306,17 +363,19 @@ class Variable(Generic[T]):
             if targeting_key is None:
                 targeting_key = _trace_targeting_key()
         merged = _merge_attributes(state, attributes)
+        compiled = state.provider.compiled
+        bound = self._bound
+        if bound.compiled is not compiled or bound.state is not state:
+            bound = self._bind(state, compiled)
         overrides = _OVERRIDES.get()
         override = overrides.get(self._name) if overrides is not None else None
+        if bound.composes or render is not None or (override is not None and override.composes):
+            return self._pipeline(bound, targeting_key, merged, label, render), targeting_key
         if override is not None:
             if override.function is None:
                 return override.resolved, targeting_key
             value = override.function(targeting_key, merged if merged is not None else _EMPTY)
             return override.resolved._with_value(value), targeting_key
-        compiled = state.provider.compiled
-        bound = self._bound
-        if bound.compiled is not compiled or bound.state is not state:
-            bound = self._bind(state, compiled)
         variable = bound.variable
         if variable is None:
             if compiled is None:
@@ -336,12 +395,16 @@ class Variable(Generic[T]):
         """Prepare for a newly installed compiled config or SDK state."""
         variable = compiled.get(self._name) if compiled is not None else None
         bound = _Bound(state, compiled, variable)
+        bound.composes = self._default_composes or (variable is not None and _has_references(variable))
+        bound.slow = bound.composes or self._default_is_function or self._always_renders()
         if bound.wanted:
             resource = state.resource_attributes
             if resource is None:
                 resource = state.load_resource()
             bound.resource = {key: value for key, value in resource.items() if key in bound.wanted}
-        if variable is not None:
+        if bound.composes or self._always_renders():
+            pass  # the value depends on other variables (or on template inputs): no static result
+        elif variable is not None:
             _warn_unknown_conditions(variable)
             if variable.static_result is not None:
                 static = self._outcome(bound, variable.static_result)
@@ -351,11 +414,189 @@ class Variable(Generic[T]):
                 bound.static = Resolved(self._name, self._default, "code_default")
             else:
                 bound.static = self._unknown_outcome(bound)
+        if variable is not None and bound.composes:
+            _warn_unknown_conditions(variable)
         if len(self._parsed) > _MAX_PARSED:
             self._parsed.clear()
         usage.retire(self._bound)
         self._bound = bound
         return bound
+
+    def _always_renders(self) -> bool:
+        """True for template variables, whose every `get()` renders inputs."""
+        return False
+
+    # --- composition and templates: resolve -> compose -> render -> validate ----------------------------
+
+    def _pipeline(
+        self,
+        bound: _Bound,
+        targeting_key: str | None,
+        merged: Mapping[str, Any] | None,
+        label: str | None,
+        render: Renderer | None,
+    ) -> Resolved[T]:
+        """Resolve with ``@{references}@`` expanded (and ``{{fields}}`` rendered by ``render``), as the
+        Logfire SDK does: a stored or override value is composed strictly and, if that fails, the code
+        default is served; the code default is composed leniently (a missing reference renders empty)."""
+        resolver = _RefResolver(bound.compiled, targeting_key, merged)
+        overrides = _OVERRIDES.get()
+        override = overrides.get(self._name) if overrides is not None else None
+        if override is not None:
+            if override.function is None:
+                value = override.resolved.value
+            else:
+                value = override.function(targeting_key, merged if merged is not None else _EMPTY)
+            try:
+                serialized = self._type_adapter.dump_json(value).decode()
+            except Exception:
+                return cast(Resolved[T], Resolved(self._name, value, "context_override"))
+            attempt = self._attempt(serialized, resolver, render, strict=True)
+            if attempt.error is None:
+                return Resolved(self._name, attempt.value, "context_override", composed_from=attempt.composed)
+            return self._default_pipeline(targeting_key, merged, resolver, render, attempt, None)
+        variable = bound.variable
+        evaluation = variable.evaluate(targeting_key, merged, label) if variable is not None else None
+        if evaluation is not None and evaluation.serialized_value is not None:
+            attempt = self._attempt(evaluation.serialized_value, resolver, render, strict=True)
+            if attempt.error is None:
+                return Resolved(
+                    self._name,
+                    attempt.value,
+                    "resolved",
+                    label=evaluation.label,
+                    version=evaluation.version,
+                    evaluation=evaluation,
+                    composed_from=attempt.composed,
+                )
+            return self._default_pipeline(targeting_key, merged, resolver, render, attempt, evaluation)
+        return self._default_pipeline(targeting_key, merged, resolver, render, None, evaluation)
+
+    def _attempt(self, serialized: str, resolver: _RefResolver, render: Renderer | None, *, strict: bool) -> _Attempt:
+        composed: tuple[templates.ComposedReference, ...] = ()
+        if templates.has_references(serialized):
+            try:
+                serialized, composed = templates.compose(serialized, self._name, resolver, strict=strict)
+            except CompositionError as exc:
+                return _Attempt(error=exc, stage="composition")  # as Logfire: exc.composed_from has the attempt
+            fatal = templates.first_fatal_error(composed)
+            if fatal is not None:
+                error_type = CompositionCycleError if fatal.startswith("circular") else CompositionDepthError
+                return _Attempt(error=error_type(fatal), stage="composition", composed=composed)
+        if render is not None:
+            try:
+                serialized = render(serialized)
+            except TemplateInputsMismatchError:
+                raise
+            except Exception as exc:
+                return _Attempt(error=exc, stage="template rendering", composed=composed)
+        if render is None and len(self._parsed) < _MAX_PARSED:  # composed values repeat: parse each once
+            ok, value = self.parse_serialized(None, serialized)
+            if not ok:
+                return _Attempt(error=value, stage="validation", composed=composed)
+            return _Attempt(value=value, composed=composed)
+        try:
+            value = self._type_adapter.validate_json(serialized)
+        except Exception as exc:
+            return _Attempt(error=exc, stage="validation", composed=composed)
+        return _Attempt(value=value, composed=composed)
+
+    def _default_pipeline(
+        self,
+        targeting_key: str | None,
+        merged: Mapping[str, Any] | None,
+        resolver: _RefResolver,
+        render: Renderer | None,
+        trigger: _Attempt | None,
+        evaluation: Evaluation | None,
+    ) -> Resolved[T]:
+        """Serve the code default, composed leniently; ``trigger`` is the failed attempt that led here."""
+        if trigger is not None:
+            self._log_fallback(trigger)
+        default: Any = self._call_default(targeting_key, merged) if self._default_is_function else self._default
+        try:
+            serialized: str | None = self._type_adapter.dump_json(default).decode()
+        except Exception:
+            serialized = None
+        attempt: _Attempt | None = None
+        if serialized is not None:
+            attempt = self._attempt(serialized, resolver, render, strict=True)
+            if attempt.error is not None and attempt.stage == "composition":
+                lenient = self._attempt(serialized, resolver, render, strict=False)
+                if lenient.error is None:
+                    logger.warning(
+                        "setpoint: variable %r: the code default has unresolved @{references}@; they render empty: %s",
+                        self._name,
+                        attempt.error,
+                    )
+                attempt = lenient
+        if attempt is not None and attempt.error is None:
+            if trigger is not None:
+                return Resolved(
+                    self._name,
+                    attempt.value,
+                    _fallback_reason(trigger.stage),
+                    exception=trigger.error,
+                    evaluation=evaluation,
+                    composed_from=trigger.composed or attempt.composed,
+                )
+            return Resolved(
+                self._name, attempt.value, "code_default", evaluation=evaluation, composed_from=attempt.composed
+            )
+        failed = trigger if trigger is not None else attempt
+        if failed is None:
+            return Resolved(self._name, default, "code_default", evaluation=evaluation)
+        if trigger is None:
+            logger.warning(
+                "setpoint: variable %r: %s of the code default failed; serving it raw: %s",
+                self._name,
+                failed.stage,
+                failed.error,
+            )
+        return Resolved(
+            self._name,
+            default,
+            _fallback_reason(failed.stage),
+            exception=failed.error,
+            evaluation=evaluation,
+            composed_from=trigger.composed if trigger is not None else (),
+        )
+
+    def _log_fallback(self, failed: _Attempt) -> None:
+        key = ("fallback", failed.stage, str(failed.error))
+        if key in self._warned or len(self._warned) > 64:
+            return
+        self._warned.add(key)
+        logger.warning(
+            "setpoint: variable %r: %s failed; serving the code default: %s", self._name, failed.stage, failed.error
+        )
+
+    def serialized_default(self, targeting_key: str | None, attributes: Mapping[str, Any] | None) -> str | None:
+        """The code default as JSON (computed for this key and attributes if it is a function); None if it cannot
+        be serialized or the function raises. Used when another variable's ``@{reference}@`` names this one."""
+        try:
+            value: Any = self._default
+            if self._default_is_function:
+                value = cast(DefaultFunction[T], self._default)(targeting_key, attributes or _EMPTY)
+            return self._type_adapter.dump_json(value).decode()
+        except Exception:
+            return None
+
+    def serialized_override(self, targeting_key: str | None, attributes: Mapping[str, Any] | None) -> str | None:
+        """The active `override()` value as JSON, or None (no override, or not serializable)."""
+        overrides = _OVERRIDES.get()
+        override = overrides.get(self._name) if overrides is not None else None
+        if override is None:
+            return None
+        try:
+            if override.function is None:
+                value = override.resolved.value
+            else:
+                value = override.function(targeting_key, attributes or _EMPTY)
+            return self._type_adapter.dump_json(value).decode()
+        except Exception as exc:
+            logger.warning("setpoint: the override of %r cannot be composed (not serializable): %s", self._name, exc)
+            return None
 
     def _unknown_outcome(self, bound: _Bound) -> Resolved[Any]:
         evaluation = Evaluation(self._name, None, None, None, "code_default", "unknown_variable")
@@ -452,8 +693,14 @@ class Variable(Generic[T]):
         For tests and experiments; resolutions report reason ``context_override``. Scoped to the current
         thread / asyncio task and the block; nestable.
         """
+        composes = False
+        if not callable(value):
+            try:
+                composes = templates.has_references(self._type_adapter.dump_json(value).decode())
+            except Exception:
+                composes = False
         current = _OVERRIDES.get()
-        token = _OVERRIDES.set({**(current or {}), self._name: _Override(self._name, value)})
+        token = _OVERRIDES.set({**(current or {}), self._name: _Override(self._name, value, composes)})
         try:
             yield
         finally:
@@ -466,6 +713,51 @@ class Variable(Generic[T]):
     async def refresh(self, force: bool = False) -> None:
         """Ask the current provider to refresh the configuration now."""
         await sdk_state.CURRENT.provider.refresh_async(force)
+
+
+def _fallback_reason(stage: str) -> Reason:
+    return "validation_error" if stage == "validation" else "other_error"
+
+
+def _has_references(variable: CompiledVariable) -> bool:
+    """Whether any value of ``variable`` (a label's or the latest version's) has ``@{`` in it."""
+    config = variable.config
+    if config.latest_version is not None and templates.has_references(config.latest_version.serialized_value):
+        return True
+    return any(
+        isinstance(target, LabeledValue) and templates.has_references(target.serialized_value)
+        for target in config.labels.values()
+    )
+
+
+class _RefResolver:
+    """Resolves a referenced variable as the Logfire SDK does, with the root's targeting key and attributes:
+    an active override of it, else the configuration, else its registered code default."""
+
+    __slots__ = ("attributes", "compiled", "targeting_key")
+
+    def __init__(
+        self, compiled: CompiledConfig | None, targeting_key: str | None, attributes: Mapping[str, Any] | None
+    ) -> None:
+        self.compiled = compiled
+        self.targeting_key = targeting_key
+        self.attributes = attributes
+
+    def __call__(self, name: str) -> templates.RefResolution:
+        registered = lookup(name)
+        if registered is not None:
+            overridden = registered.serialized_override(self.targeting_key, self.attributes)
+            if overridden is not None:
+                return templates.RefResolution(overridden, reason="context_override")
+        if self.compiled is not None:
+            evaluation = self.compiled.evaluate(name, self.targeting_key, self.attributes)
+            if evaluation.serialized_value is not None:
+                return templates.RefResolution(evaluation.serialized_value, evaluation.label, evaluation.version)
+        if registered is not None:
+            default = registered.serialized_default(self.targeting_key, self.attributes)
+            if default is not None:
+                return templates.RefResolution(default, reason="code_default")
+        return templates.RefResolution(None, reason="code_default")
 
 
 def type_if_class(type_: Any) -> tuple[type, ...]:
@@ -580,4 +872,8 @@ def var(name: str, *, type: Any, default: Any, description: str | None = None) -
     """
     variable: Variable[Any] = Variable(name, type=type, default=default, description=description)
     register(variable)
+    if variable._default_composes:
+        from setpoint._sdk.template_variable import warn_plain_composes_template
+
+        warn_plain_composes_template(variable)
     return variable

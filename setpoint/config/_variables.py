@@ -292,6 +292,7 @@ class VariablesConfig(BaseModel):
                 description=variable.description,
                 json_schema=variable.type_adapter.json_schema(),
                 example=example,
+                template_inputs_schema=getattr(variable, "template_inputs_schema", None),
             )
         return cls(variables=configs)
 

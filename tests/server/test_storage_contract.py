@@ -391,3 +391,21 @@ def test_the_external_flag_round_trips_and_defaults_to_internal(storage: Storage
     with storage.read() as tx:
         state = tx.load_project_state(project.id)
     assert [v.fields.external for v in state.variables] == [False, False]
+
+
+def test_variables_mentioning_finds_values_containing_text_literally(storage: Storage) -> None:
+    project, other = _project(storage), _project(storage)
+    with storage.write() as tx:
+        a = tx.insert_variable(project.id, "a", VariableFields())
+        b = tx.insert_variable(project.id, "b", VariableFields())
+        c = tx.insert_variable(project.id, "c", VariableFields())
+        o = tx.insert_variable(other.id, "a", VariableFields())
+        tx.create_version(a.id, '"uses @{frag_1}@"', "me")
+        tx.create_version(b.id, '"old @{frag_1}@"', "me")
+        tx.create_version(b.id, '"new"', "me")
+        tx.create_version(c.id, '"fragX1 and frag%1"', "me")  # '_' and '%' must not act as wildcards
+        tx.create_version(o.id, '"@{frag_1}@"', "me")
+    with storage.read() as tx:
+        assert tx.variables_mentioning(project.id, "frag_1") == ["a", "b"]
+        assert tx.variables_mentioning(project.id, "frag%1") == ["c"]
+        assert tx.variables_mentioning(project.id, "nothing") == []

@@ -98,6 +98,8 @@ class ResolveIn(BaseModel):
     attributes: dict[str, Any] = Field(default_factory=dict)
     variables: list[str] | None = None
     label: str | None = None
+    inputs: dict[str, Any] | None = None
+    """Template inputs: when given, the ``{{fields}}`` of template variables are rendered with them."""
 
 
 def _json(data: Any, view: VariableView | None = None, status_code: int = 200) -> Response:
@@ -283,7 +285,14 @@ async def resolve(request: Request, body: ResolveIn, caller: Reader) -> dict[str
     snapshot = state.snapshots.cached(caller.project_id)
     if snapshot is None:
         snapshot = await run_in_threadpool(state.snapshots.get, caller.project_id)
-    results = simulate.resolve(
-        caller.project_id, snapshot.config, body.targeting_key, body.attributes, body.variables, body.label
+    results = await run_in_threadpool(
+        simulate.resolve,
+        caller.project_id,
+        snapshot.config,
+        body.targeting_key,
+        body.attributes,
+        body.variables,
+        body.label,
+        body.inputs,
     )
     return {"targeting_key": body.targeting_key, "results": [r.to_json() for r in results]}

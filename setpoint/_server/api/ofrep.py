@@ -111,7 +111,9 @@ async def evaluate_flag(request: Request, key: str) -> Response:
         context = ofrep.parse(await request.body())
     except ofrep.ContextError as exc:
         return JSONResponse({"key": key, "errorCode": exc.code, "errorDetails": exc.details}, status_code=400)
-    status_code, body = ofrep.evaluate_flag(compiled, key, context, external_only=external_only)
+    status_code, body = await run_in_threadpool(
+        ofrep.evaluate_flag, compiled, key, context, external_only=external_only
+    )
     return JSONResponse(body, status_code=status_code)
 
 
@@ -137,7 +139,7 @@ async def evaluate_flags(request: Request, if_none_match: Annotated[str | None, 
         context = ofrep.parse(await request.body())
     except ofrep.ContextError as exc:
         return JSONResponse({"errorCode": exc.code, "errorDetails": exc.details}, status_code=400)
-    answer: dict[str, Any] = ofrep.evaluate_all(compiled, context, external_only=external_only)
+    answer: dict[str, Any] = await run_in_threadpool(ofrep.evaluate_all, compiled, context, external_only=external_only)
     body = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
     etag = ofrep.bulk_etag(body)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}

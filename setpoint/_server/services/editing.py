@@ -16,6 +16,7 @@ from setpoint._server.services import audit
 from setpoint._server.services.changes import Change
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import InvalidError, NotFoundError, PreconditionFailedError
+from setpoint._server.services.templates import check_composition
 from setpoint._server.services.validation import check_project, check_value, check_variable_config
 from setpoint._server.services.variables import VariableView, effective_schema
 from setpoint._server.services.wire import read_variable_wire
@@ -69,6 +70,7 @@ def apply_change(
         after = read_variable_wire(tx, variable)
         check_variable_config(after)
         check_project(tx, project_id)
+        check_composition(tx, project_id, after)
         audit.record(tx, project_id, actor, action, "variable", name, before, after)
         change = Change(project_id=project_id, entity="variable", event="updated", name=name)
         ctx.sink.record(tx, change)

@@ -14,6 +14,7 @@ from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.editing import check_revision, require, stale_message
 from setpoint._server.services.errors import ConflictError, InvalidError, PreconditionFailedError
 from setpoint._server.services.models import VariableIn
+from setpoint._server.services.templates import check_not_referenced
 from setpoint._server.services.validation import check_json_schema, check_project
 from setpoint._server.services.variables import VariableView
 from setpoint._server.services.wire import read_variable_wire
@@ -33,17 +34,17 @@ def check_variable_name(name: str) -> None:
         )
 
 
-def parse_schema(text: str) -> dict[str, Any] | None:
+def parse_schema(text: str, what: str = "the JSON schema") -> dict[str, Any] | None:
     """A JSON schema typed into a form (blank: none); 422 when it is not a JSON object or not a valid schema."""
     if not text.strip():
         return None
     try:
         schema = input_limits.loads(text, "the JSON schema")
     except ValueError as exc:
-        raise InvalidError(f"the JSON schema is not valid JSON: {exc}") from None
+        raise InvalidError(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(schema, dict):
-        raise InvalidError('the JSON schema must be a JSON object, e.g. {"type": "object"}')
-    check_json_schema(schema, "the JSON schema")
+        raise InvalidError(f'{what} must be a JSON object, e.g. {{"type": "object"}}')
+    check_json_schema(schema, what)
     return schema
 
 
@@ -58,9 +59,11 @@ def create_variable(
     json_schema: dict[str, Any] | None = None,
     type_name: str | None = None,
     external: bool = False,
+    template_inputs_schema: dict[str, Any] | None = None,
 ) -> VariableView:
     """Create an empty variable (no versions yet: the code default is served) of a value type or pushed type;
-    ``external`` makes it readable by ``read_external`` keys (OFREP)."""
+    ``external`` makes it readable by ``read_external`` keys (OFREP); with ``template_inputs_schema`` it is a
+    template variable (every version is checked against it)."""
     check_variable_name(name)
     schema = None if type_name else schema_for_kind(kind, json_schema)
     body = VariableIn(
@@ -69,6 +72,7 @@ def create_variable(
         json_schema=schema,
         type_name=type_name or None,
         external=external,
+        template_inputs_schema=template_inputs_schema,
     )
     return var_service.create_variable(ctx, project_id, body, actor)
 
@@ -103,6 +107,8 @@ def rename_variable(
         if tx.get_variable(project_id, new_name) is not None:
             raise ConflictError(f"a variable called {new_name!r} already exists; choose another name")
         before = read_variable_wire(tx, current)
+        if not keep_alias:  # with the alias kept, @{old_name}@ references keep resolving
+            check_not_referenced(tx, project_id, name, "rename")
         aliases = {a for a in current.fields.aliases or [] if a != new_name}
         if keep_alias:
             aliases.add(name)

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from setpoint._core.composed import evaluate_composed
 from setpoint._core.evaluator import CompiledConfig
 from setpoint.config import Rollout
 from setpoint.config._variables import WEIGHT_TOLERANCE
@@ -107,7 +108,8 @@ def evaluate_flag(
     variable = compiled.get(key)
     if variable is None or (external_only and not variable.config.external):
         return 404, _failure(key, "FLAG_NOT_FOUND", f"no variable (flag) called {key!r} in this project")
-    ev = variable.evaluate(context.targeting_key, context.attributes)
+    composed = evaluate_composed(compiled, key, context.targeting_key, context.attributes)
+    ev = composed.evaluation
     config = variable.config
     rollout = config.rollout if ev.override_index is None else config.overrides[ev.override_index].rollout
     if context.targeting_key is None and _splits(rollout):
@@ -117,20 +119,26 @@ def evaluate_flag(
             "TARGETING_KEY_MISSING",
             f"{key!r}: {where} splits traffic by percentage, which needs context.targetingKey",
         )
+    if composed.error is not None:
+        # a read_external key must not learn the names of the (possibly internal) variables composed in
+        details = "its @{references}@ cannot be expanded" if external_only else composed.error
+        return 400, _failure(key, "GENERAL", f"{key!r}: {details}; serve your default value")
     metadata: dict[str, Any] = {"detail": ev.detail}
+    if composed.composed_from and not external_only:
+        metadata["composed_from"] = json.dumps([ref.to_json() for ref in composed.composed_from])
     if ev.version is not None:
         metadata["version"] = ev.version
     if ev.override_index is not None:
         metadata["override"] = ev.override_index
     body: dict[str, Any] = {"key": key, "variant": ev.label or CODE_DEFAULT_VARIANT, "metadata": metadata}
-    if ev.serialized_value is None:
+    if composed.serialized_value is None:
         body["reason"] = "DEFAULT"
         return 200, body
     try:
-        body["value"] = json.loads(ev.serialized_value)
+        body["value"] = json.loads(composed.serialized_value)
     except ValueError as exc:
         return 400, _failure(key, "PARSE_ERROR", f"the value of {key!r} (label {ev.label!r}) is not JSON: {exc}")
-    if variable.is_static:
+    if variable.is_static and not composed.composed_from:
         body["reason"] = "STATIC"
     elif ev.override_index is not None:
         body["reason"] = "TARGETING_MATCH"

@@ -7,7 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from setpoint._core.composed import evaluate_composed
 from setpoint._core.evaluator import CompiledConfig, compile_config
+from setpoint._core.templates import ComposedReference
 from setpoint._server.services import input_limits
 from setpoint._server.services.errors import InvalidError, NotFoundError
 from setpoint.config import VariablesConfig
@@ -26,6 +28,11 @@ class Resolution:
     override_index: int | None
     rule: str | None
     explanation: str
+    composed_from: tuple[ComposedReference, ...] = ()
+    """The ``@{references}@`` expanded to build the value."""
+    error: str | None = None
+    """Why the configured value cannot be served (composition or template rendering failed)."""
+    template_inputs_schema: dict[str, Any] | None = None
 
     @property
     def value(self) -> Any:
@@ -45,10 +52,17 @@ class Resolution:
             "matched_override": self.override_index,
             "rule": self.rule,
             "explanation": self.explanation,
+            "composed_from": [ref.to_json() for ref in self.composed_from],
+            "error": self.error,
         }
 
 
 _COMPILED: dict[int, tuple[VariablesConfig, CompiledConfig]] = {}
+
+
+def compiled_config(project_id: int, config: VariablesConfig) -> CompiledConfig:
+    """The compiled form of a project's served config (cached per project while the config object is the same)."""
+    return _compiled(project_id, config)
 
 
 def _compiled(project_id: int, config: VariablesConfig) -> CompiledConfig:
@@ -67,8 +81,11 @@ def resolve(
     attributes: dict[str, Any] | None,
     names: list[str] | None = None,
     label: str | None = None,
+    inputs: dict[str, Any] | None = None,
 ) -> list[Resolution]:
-    """Resolve ``names`` (default: every variable) for a targeting key and attributes.
+    """Resolve ``names`` (default: every variable) for a targeting key and attributes, with ``@{references}@``
+    expanded as the SDK does; ``inputs`` (template inputs) also renders the ``{{fields}}`` of every template
+    variable (one with a ``template_inputs_schema``).
 
     Without a targeting key, a percentage rollout draws at random (as the SDK does).
     """
@@ -78,18 +95,28 @@ def resolve(
     for name in wanted:
         if compiled.get(name) is None:
             raise NotFoundError(f"variable {name!r} does not exist in this project")
-        ev = compiled.evaluate(name, targeting_key, attributes, label=label)
+        variable = compiled.get(name)
+        schema = variable.config.template_inputs_schema if variable is not None else None
+        render = inputs if schema is not None else None
+        composed = evaluate_composed(compiled, name, targeting_key, attributes, label=label, inputs=render)
+        ev = composed.evaluation
+        explanation = ev.explain()
+        if composed.error is not None:
+            explanation += f" But {composed.error}, so the code default is served."
         results.append(
             Resolution(
                 name=name,
-                label=ev.label,
-                version=ev.version,
-                serialized_value=ev.serialized_value,
-                reason=ev.reason,
+                label=ev.label if composed.error is None else None,
+                version=ev.version if composed.error is None else None,
+                serialized_value=composed.serialized_value,
+                reason=composed.reason,
                 detail=ev.detail,
                 override_index=ev.override_index,
                 rule=ev.rule,
-                explanation=ev.explain(),
+                explanation=explanation,
+                composed_from=composed.composed_from,
+                error=composed.error,
+                template_inputs_schema=schema,
             )
         )
     return results
@@ -118,6 +145,19 @@ def parse_attributes(text: str) -> dict[str, Any]:
             raise InvalidError(f"attributes line {number} is not key=value: {line!r}")
         attributes[key.strip()] = literal(raw.strip())
     return attributes
+
+
+def parse_inputs(text: str) -> dict[str, Any] | None:
+    """Template inputs typed into a form: a JSON object; blank means none (templates are not rendered)."""
+    if not text.strip():
+        return None
+    try:
+        data = input_limits.loads(text, "template inputs")
+    except ValueError as exc:
+        raise InvalidError(f"template inputs are not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidError('template inputs must be a JSON object, e.g. {"user_name": "Ada"}')
+    return data
 
 
 def literal(raw: str) -> Any:

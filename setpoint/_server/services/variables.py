@@ -22,6 +22,7 @@ from setpoint._server.services.errors import (
     ServiceError,
 )
 from setpoint._server.services.models import BulkVariableIn, LabelTargetIn, VariableIn, VersionIn
+from setpoint._server.services.templates import check_composition, check_not_referenced
 from setpoint._server.services.validation import check_json_schema, check_references, check_value, check_variable_config
 from setpoint._server.services.wire import read_variable_wire
 from setpoint._server.storage import AlreadyExistsError, ReadTx, WriteTx
@@ -98,6 +99,8 @@ def _validated_fields(body: VariableIn, current: Variable | None = None) -> tupl
     config = check_variable_config(probe)
     if body.json_schema is not None:
         check_json_schema(body.json_schema, "json_schema")
+    if body.template_inputs_schema is not None:
+        check_json_schema(body.template_inputs_schema, "template_inputs_schema")
     fields = VariableFields(
         description=body.description,
         json_schema=body.json_schema,
@@ -167,7 +170,7 @@ def get_variable(ctx: ServiceContext, project_id: int, name: str) -> VariableVie
 
 
 def _insert(
-    ctx: ServiceContext, tx: WriteTx, project_id: int, body: VariableIn, actor: str
+    ctx: ServiceContext, tx: WriteTx, project_id: int, body: VariableIn, actor: str, *, check: bool = True
 ) -> tuple[VariableView, Change]:
     fields, config = _validated_fields(body)
     schema = effective_schema(tx, project_id, body.json_schema, body.type_name)
@@ -178,12 +181,21 @@ def _insert(
     check_references(tx, project_id, config)
     _apply_labels(tx, variable, body.labels, schema, actor)
     after = read_variable_wire(tx, variable)
+    if check:
+        check_composition(tx, project_id, after)
     audit.record(tx, project_id, actor, "create", "variable", body.name, None, after)
     return VariableView(after, variable.revision), _announce(ctx, tx, project_id, "created", body.name)
 
 
 def _replace(
-    ctx: ServiceContext, tx: WriteTx, project_id: int, current: Variable, body: VariableIn, actor: str
+    ctx: ServiceContext,
+    tx: WriteTx,
+    project_id: int,
+    current: Variable,
+    body: VariableIn,
+    actor: str,
+    *,
+    check: bool = True,
 ) -> tuple[VariableView, Change]:
     fields, config = _validated_fields(body, current)
     schema = effective_schema(tx, project_id, body.json_schema, body.type_name)
@@ -192,6 +204,8 @@ def _replace(
     variable = tx.update_variable(current, fields)
     _apply_labels(tx, variable, body.labels, schema, actor)
     after = read_variable_wire(tx, variable)
+    if check:
+        check_composition(tx, project_id, after)
     audit.record(tx, project_id, actor, "update", "variable", current.name, before, after)
     return VariableView(after, variable.revision), _announce(ctx, tx, project_id, "updated", current.name)
 
@@ -284,16 +298,22 @@ def bulk_upsert(
                             f"variable {body.name!r} does not exist (any more), but revision {body.revision} was "
                             "expected; fetch the variables again"
                         )
-                    view, change = _insert(ctx, tx, project_id, body, actor)
+                    view, change = _insert(ctx, tx, project_id, body, actor, check=False)
                 else:
                     _check_if_match(current, body.revision)
                     if "labels" not in body.model_fields_set:
                         body = body.model_copy(update={"labels": _current_labels(tx, current)})
-                    view, change = _replace(ctx, tx, project_id, current, body, actor)
+                    view, change = _replace(ctx, tx, project_id, current, body, actor, check=False)
             except ServiceError as exc:
                 raise type(exc)(f"{_where(index, body)}: {exc.message}", errors=exc.errors) from None
             results.append((view, current is None))
             changes.append(change)
+        # references between the items are checked once every item is written
+        for index, (view, _created) in enumerate(results):
+            try:
+                check_composition(tx, project_id, view.wire)
+            except ServiceError as exc:
+                raise type(exc)(f"{_where(index, bodies[index])}: {exc.message}", errors=exc.errors) from None
     for change in changes:
         ctx.sink.applied(change)
     return results
@@ -305,6 +325,8 @@ def delete_variable(ctx: ServiceContext, project_id: int, name: str, actor: str,
         current = _require(tx, project_id, name, lock=True)
         _check_if_match(current, if_match)
         before = read_variable_wire(tx, current)
+        for referenced in (name, *(current.fields.aliases or ())):
+            check_not_referenced(tx, project_id, referenced, "delete")
         tx.delete_variable(current)
         audit.record(tx, project_id, actor, "delete", "variable", name, before, None)
         change = _announce(ctx, tx, project_id, "deleted", name)
@@ -327,6 +349,7 @@ def create_version(
             tx.set_label(current.id, body.label, LabelTarget("version", version=version.version), actor)
         variable = tx.touch_variable(current)
         after = read_variable_wire(tx, variable)
+        check_composition(tx, project_id, after)
         audit.record(tx, project_id, actor, "create_version", "variable", name, before, after)
         change = _announce(ctx, tx, project_id, "updated", name)
     ctx.sink.applied(change)
@@ -372,6 +395,7 @@ def move_label(
         tx.set_label(current.id, label, stored, actor)
         variable = tx.touch_variable(current)
         after = read_variable_wire(tx, variable)
+        check_composition(tx, project_id, after)
         check_variable_config(after)
         audit.record(tx, project_id, actor, "move_label", "variable", name, before, after)
         change = _announce(ctx, tx, project_id, "updated", name)

@@ -106,6 +106,11 @@ class ReadTx(ABC):
         """Every variable name of a project with its aliases (cheap: two columns)."""
 
     @abstractmethod
+    def variables_mentioning(self, project_id: int, text: str) -> list[str]:
+        """Names of the project's variables with a version whose value contains ``text`` (sorted). A cheap
+        pre-filter (one query): callers confirm each candidate by parsing its served values."""
+
+    @abstractmethod
     def segment_keys(self, project_id: int) -> set[str]:
         """The keys of a project's segments."""
 

@@ -126,6 +126,18 @@ class SqlReadTx(ReadTx):
         rows = self.conn.execute(sa.select(c.name, c.aliases).where(c.project_id == project_id))
         return {row.name: _load(row.aliases) or [] for row in rows}
 
+    def variables_mentioning(self, project_id: int, text: str) -> list[str]:
+        v, vv = t.variables.c, t.variable_versions.c
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = (
+            sa.select(v.name)
+            .distinct()
+            .select_from(t.variables.join(t.variable_versions, vv.variable_id == v.id))
+            .where(v.project_id == project_id, vv.serialized_value.like(pattern, escape="\\"))
+            .order_by(v.name)
+        )
+        return list(self.conn.execute(stmt).scalars())
+
     def segment_keys(self, project_id: int) -> set[str]:
         c = t.segments.c
         return set(self.conn.execute(sa.select(c.key).where(c.project_id == project_id)).scalars())

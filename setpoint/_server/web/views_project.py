@@ -22,15 +22,18 @@ router = APIRouter(include_in_schema=False)
 Current = Annotated[Page, Depends(page)]
 
 
-def _simulate(current: Page, key: str, attributes_text: str) -> Response:
+def _simulate(current: Page, key: str, attributes_text: str, inputs_text: str = "") -> Response:
     results: list[simulate.Resolution] = []
     error = ""
     submitted = "key" in current.request.query_params
     if submitted:
         try:
             attributes = simulate.parse_attributes(attributes_text)
+            inputs = simulate.parse_inputs(inputs_text)
             snapshot = server_state(current.request).snapshots.get(current.project.id)
-            results = simulate.resolve(current.project.id, snapshot.config, key.strip() or None, attributes)
+            results = simulate.resolve(
+                current.project.id, snapshot.config, key.strip() or None, attributes, inputs=inputs
+            )
         except ServiceError as exc:
             error = exc.message
     return current.render(
@@ -38,6 +41,7 @@ def _simulate(current: Page, key: str, attributes_text: str) -> Response:
         400 if error else 200,
         key=key,
         attributes=attributes_text,
+        inputs=inputs_text,
         results=results,
         submitted=submitted,
         error=error,
@@ -46,9 +50,9 @@ def _simulate(current: Page, key: str, attributes_text: str) -> Response:
 
 
 @router.get("/p/{project}/simulator")
-async def simulator(current: Current, key: str = "", attributes: str = "") -> Response:
-    """A targeting key and attributes in; the label, value and reason of every variable out."""
-    return await run_in_threadpool(_simulate, current, key, attributes)
+async def simulator(current: Current, key: str = "", attributes: str = "", inputs: str = "") -> Response:
+    """A targeting key, attributes and template inputs in; the label, value and reason of every variable out."""
+    return await run_in_threadpool(_simulate, current, key, attributes, inputs)
 
 
 def _types_page(current: Page, values: dict[str, str], error: str = "", status_code: int = 200) -> Response:

@@ -11,9 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from setpoint._server.api.deps import server_state
-from setpoint._server.services import catalog, editing, lifecycle
+from setpoint._server.services import catalog, editing, input_limits, lifecycle, simulate
+from setpoint._server.services import templates as template_service
 from setpoint._server.services import types as type_service
-from setpoint._server.services.errors import ServiceError
+from setpoint._server.services.errors import InvalidError, ServiceError
 from setpoint._server.services.input_limits import check_db_int
 from setpoint._server.services.usage import report as usage_report
 from setpoint._server.storage.records import LabelTarget
@@ -57,11 +58,20 @@ async def new_variable(current: Current) -> Response:
 async def create_variable(current: Current) -> Response:
     """Create the variable and open its Values tab."""
     form = await current.form()
-    values = {k: field(form, k) for k in ("name", "description", "kind", "json_schema", "external")}
+    fields = ("name", "description", "kind", "json_schema", "external", "template", "inputs_schema")
+    values = {k: field(form, k) for k in fields}
     kind = values["kind"]
     type_name = kind.removeprefix("type:") if kind.startswith("type:") else None
     try:
         schema = lifecycle.parse_schema(values["json_schema"]) if kind == "json" else None
+        inputs_schema = None
+        if values["template"]:
+            inputs_schema = lifecycle.parse_schema(values["inputs_schema"], "the template inputs schema")
+            if inputs_schema is None:
+                raise InvalidError(
+                    'a template variable needs an inputs schema, e.g. {"type": "object", "properties": '
+                    '{"user_name": {"type": "string"}}}'
+                )
         await run_in_threadpool(
             lambda: lifecycle.create_variable(
                 current.ctx,
@@ -73,6 +83,7 @@ async def create_variable(current: Current) -> Response:
                 json_schema=schema,
                 type_name=type_name,
                 external=values["external"] == "yes",
+                template_inputs_schema=inputs_schema,
             )
         )
     except ServiceError as exc:
@@ -93,6 +104,9 @@ def _values_page(
         except ServiceError as exc:
             error = error or exc.message
     kind = catalog.value_kind(record.fields.json_schema, record.fields.type_name)
+    with current.ctx.storage.read() as tx:
+        used_by = template_service.used_by(tx, current.project.id, name)
+    inputs_schema = record.fields.template_inputs_schema
     draft = extra.pop("draft", None)
     if draft is None:
         source = versions[0].serialized_value if versions else record.fields.example
@@ -111,8 +125,55 @@ def _values_page(
         error=error,
         tab="values",
         nav="variables",
+        used_by=used_by,
+        inputs_schema=json.dumps(inputs_schema, indent=2) if inputs_schema is not None else None,
+        sample_inputs=json.dumps(_sample_inputs(inputs_schema), indent=2) if inputs_schema is not None else "",
         **extra,
     )
+
+
+def _sample_inputs(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """Example inputs for the preview: each declared property with a placeholder of its type."""
+    samples: dict[str, Any] = {}
+    for prop, spec in ((schema or {}).get("properties") or {}).items():
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        samples[prop] = {"integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}.get(
+            str(kind), f"<{prop}>"
+        )
+    return samples
+
+
+def _preview(current: Page, name: str, text: str, inputs_text: str) -> dict[str, Any]:
+    record = catalog.get_record(current.ctx, current.project.id, name)
+    kind = catalog.value_kind(record.fields.json_schema, record.fields.type_name)
+    inputs: dict[str, Any] | None = None
+    if inputs_text.strip():
+        try:
+            parsed = input_limits.loads(inputs_text, "the sample inputs")
+        except ServiceError as exc:
+            return {"value": None, "error": exc.message, "composed_from": []}
+        except ValueError as exc:
+            return {"value": None, "error": f"the sample inputs are not valid JSON: {exc}", "composed_from": []}
+        if not isinstance(parsed, dict):
+            return {"value": None, "error": "the sample inputs must be a JSON object", "composed_from": []}
+        inputs = parsed
+    snapshot = server_state(current.request).snapshots.get(current.project.id)
+    compiled = simulate.compiled_config(current.project.id, snapshot.config)
+    return template_service.preview(
+        compiled, name, serialize_input(text, kind), inputs, record.fields.template_inputs_schema
+    )
+
+
+@router.post("/p/{project}/variables/{name}/preview")
+async def preview(current: Current, name: str) -> Response:
+    """The editor's preview: the draft value with its @{references}@ expanded against what is served now and
+    its {{fields}} rendered with the sample inputs (JSON in, JSON out; CSRF token in ``X-CSRF-Token``)."""
+    sessions.check_csrf(current.session, current.request.headers.get("x-csrf-token"))
+    body = await current.request.json()
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "send a JSON object"}, status_code=400)
+    result = await run_in_threadpool(_preview, current, name, str(body.get("value", "")), str(body.get("inputs", "")))
+    return JSONResponse(result)
 
 
 def _editable(serialized: str | None, kind: str) -> str:

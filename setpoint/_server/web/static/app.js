@@ -30,6 +30,79 @@
   kindChoices.forEach((c) => c.addEventListener("change", syncSchema));
   syncSchema();
 
+  // New-variable form: the inputs schema only applies to template variables.
+  const templateToggle = document.querySelector("[data-template-toggle]");
+  const inputsField = document.querySelector("[data-inputs-schema-field]");
+  if (templateToggle && inputsField) {
+    const syncTemplate = () => { inputsField.hidden = !templateToggle.checked; };
+    templateToggle.addEventListener("change", syncTemplate);
+    syncTemplate();
+  }
+
+  // Value editor: {{fields}} and @{references}@ highlighted (each reference links to its variable).
+  const TOKENS = /(\{\{[^{}]*\}\})|@\{\s*([#\/]?)\s*([^{}]*?)\s*\}@/g;
+  const renderTemplateView = (view, text) => {
+    view.textContent = "";
+    let last = 0;
+    for (const match of text.matchAll(TOKENS)) {
+      if (match.index > last) view.appendChild(document.createTextNode(text.slice(last, match.index)));
+      if (match[1]) {
+        const mark = document.createElement("mark");
+        mark.className = "tpl-field";
+        mark.textContent = match[1];
+        view.appendChild(mark);
+      } else {
+        const words = match[3].split(/\s+/).filter((w) => w && !/^(if|unless|each|with|else|this|lookup)$/.test(w));
+        const head = (words[words.length - 1] || "").split(".")[0].replace(/^\.\.\//, "");
+        const node = head && /^[A-Za-z_][A-Za-z0-9_]*$/.test(head) && match[2] !== "/" ? document.createElement("a") : document.createElement("mark");
+        if (node.tagName === "A") {
+          node.href = view.dataset.variablesBase + encodeURIComponent(head);
+          node.dataset.ref = head;
+        }
+        node.className = "tpl-ref";
+        node.textContent = match[0];
+        view.appendChild(node);
+      }
+      last = match.index + match[0].length;
+    }
+    if (last < text.length) view.appendChild(document.createTextNode(text.slice(last)));
+  };
+  document.querySelectorAll("[data-template-view]").forEach((view) => {
+    const area = view.closest("form").querySelector("textarea[name=value]");
+    const update = () => renderTemplateView(view, area.value);
+    area.addEventListener("input", update);
+    update();
+  });
+
+  // Template variables: preview the draft rendered with sample inputs (the server composes and renders it).
+  document.querySelectorAll("[data-template-card]").forEach((card) => {
+    const button = card.querySelector("[data-preview]");
+    const out = card.querySelector("[data-preview-output]");
+    const area = document.querySelector("textarea[name=value]");
+    button.addEventListener("click", async () => {
+      out.textContent = "…";
+      try {
+        const response = await fetch(card.dataset.previewUrl, {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+          body: JSON.stringify({ value: area ? area.value : "", inputs: card.querySelector("[data-sample-inputs]").value }),
+        });
+        const result = await response.json();
+        if (result.error) {
+          out.className = "preview mono small bad";
+          out.textContent = "✗ " + result.error;
+          return;
+        }
+        out.className = "preview mono small ok";
+        let text = typeof result.value === "string" ? result.value : JSON.stringify(result.value, null, 2);
+        if (result.undeclared && result.undeclared.length) {
+          text += "\n\n⚠ not declared in the inputs schema: " + result.undeclared.join(", ");
+        }
+        out.textContent = text;
+      } catch (err) { out.textContent = "✗ the preview failed: " + err; }
+    });
+  });
+
   // Value editor: validate against the variable's schema as the user types (before saving).
   document.querySelectorAll("[data-editor]").forEach((form) => {
     const area = form.querySelector("textarea[name=value]");
