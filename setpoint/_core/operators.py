@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import calendar
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
+import re2  # type: ignore[import-untyped]
 import semver
+from re2 import _re2
 
 __all__ = [
     "Predicate",
+    "RegexError",
     "compile_contains",
     "compile_date",
     "compile_ends_with",
     "compile_equals",
     "compile_is_in",
     "compile_number",
+    "compile_re2",
     "compile_regex",
     "compile_rfc3339",
     "compile_semver",
@@ -113,14 +118,177 @@ def compile_is_in(values: Sequence[Any]) -> Predicate:
     return is_in
 
 
-def compile_regex(pattern: str) -> Predicate:
-    """Match a string attribute in which `pattern` is found (`re.search`)."""
+class RegexError(ValueError):
+    """A pattern that Setpoint's regex rules cannot run (the message names the construct and what to use)."""
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.never_capture = True
+_RE2_OPTIONS.log_errors = False
+_UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+_NO_MATCH = (-1, -1)
+_SPECIAL = frozenset(".^$*+?{}[]()|\\")
+_MEMO_LIMIT = 4096
+_MEMO_MAX_LEN = 256
+
+
+@lru_cache(maxsize=1)
+def _python_classes() -> dict[str, tuple[str, str]]:
+    """Python's Unicode ``\\d``/``\\w``/``\\s`` as RE2 class ranges: letter -> (the set, its complement).
+
+    Python reads these classes as Unicode (a str pattern), RE2 as ASCII; spelling out Python's own sets keeps
+    the two engines in agreement on every input. Computed with Python's engine once, when first needed.
+    """
+    chars = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+
+    def spell(spans: list[tuple[int, int]]) -> str:
+        return "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in spans)
+
+    classes: dict[str, tuple[str, str]] = {}
+    for letter in "dws":
+        inside: list[tuple[int, int]] = []
+        for found in re.finditer(f"\\{letter}+", chars):
+            low, high = ord(chars[found.start()]), ord(chars[found.end() - 1])
+            inside += [(low, 0xD7FF), (0xE000, high)] if low < 0xD800 < high else [(low, high)]
+        outside: list[tuple[int, int]] = []
+        after = 0
+        for low, high in [*inside, (0x110000, 0x110000)]:
+            for a, b in ((after, min(low - 1, 0xD7FF)), (max(after, 0xE000), low - 1)):
+                if a <= b:
+                    outside.append((a, b))
+            after = high + 1
+        classes[letter] = (spell(inside), spell(outside))
+    return classes
+
+
+def _class_escape(letter: str, in_class: bool) -> str:
+    ranges, complement = _python_classes()[letter.lower()]
+    body = ranges if letter.islower() else complement
+    return body if in_class else f"[{body}]"
+
+
+def _to_re2(pattern: str) -> str:
+    """The RE2 spelling of a Python pattern with the same meaning, or RegexError naming what differs."""
+    multiline = re.match(r"\(\?[aiLmsux]*m", pattern) is not None
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    class_at = -1
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            e = pattern[i + 1 : i + 2]
+            if e in ("d", "D", "w", "W", "s", "S"):
+                out.append(_class_escape(e, in_class))
+            elif e in ("b", "B") and not in_class:
+                raise RegexError(
+                    f"word boundaries (\\{e}) are not supported: Python reads them as Unicode, RE2 as ASCII; "
+                    "use a character class instead, e.g. (?:^|[^a-z0-9_])word(?:$|[^a-z0-9_])"
+                )
+            elif e == "Z" and not in_class:
+                out.append("\\z")
+            else:
+                out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            at_start = i == class_at or (i == class_at + 1 and pattern[class_at] == "^")
+            if c == "]" and not at_start:
+                in_class = False
+            elif c == "[" and pattern[i + 1 : i + 2] in (":", "=", "."):
+                raise RegexError(
+                    f"POSIX classes such as {pattern[i : i + 3]}...] inside a set are read differently by Python; "
+                    "use ranges (a-z) or \\d, \\w, \\s"
+                )
+            elif pattern[i : i + 2] in ("--", "&&", "~~", "||"):
+                raise RegexError(
+                    f"{pattern[i : i + 2]!r} inside a set is ambiguous (Python reserves it for set operations); "
+                    "escape the second character"
+                )
+        elif c == "[":
+            in_class = True
+            class_at = i + 1
+        elif c == "$" and not multiline:
+            # Python's $ also matches before a final newline; RE2's only at the very end.
+            out.append("(?:\\n?\\z)")
+            i += 1
+            continue
+        elif c == "{" and re.match(r"\{,\d", pattern[i:]):
+            raise RegexError("a repetition {,n} means {0,n} to Python but literal text to RE2; write {0,n}")
+        elif c == "(" and re.match(r"\(\?[a-zA-Z]*-?[a-zA-Z]*m[a-zA-Z]*:", pattern[i : i + 12]):
+            raise RegexError("a scoped multiline flag (?m:...) is not supported; put (?m) at the start")
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _re2_problem(message: str) -> str:
+    """RE2's parse error made readable: the construct and why it cannot be used."""
+    if "(?=" in message or "(?!" in message:
+        return "lookahead (?=...) / (?!...) is not supported (it cannot run in linear time)"
+    if "(?<" in message:
+        return "lookbehind (?<=...) / (?<!...) or (?<name>...) is not supported; name groups (?P<name>...)"
+    if re.search(r"invalid escape sequence: \\[1-9]", message) or "(?P=" in message:
+        return "backreferences (\\1, (?P=name)) are not supported (they cannot run in linear time)"
+    if "repetition operator" in message:
+        return f"possessive or doubled repetition is not supported ({message})"
+    if "repetition size" in message:
+        return f"repetition counts are limited to 1000 ({message})"
+    return message
+
+
+@lru_cache(maxsize=1024)
+def compile_re2(pattern: str) -> _re2.RE2:
+    """Check `pattern` and compile it for RE2 (cached): RegexError unless both Python's re and RE2 run it
+    with the same meaning.
+
+    Rules accept the RE2 syntax that Python's ``re`` reads the same way: the SDK, the server and the Logfire
+    SDK (which evaluates with ``re.search``) then agree, and every evaluation is linear in the input.
+    """
     try:
-        compiled = re.compile(pattern)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            re.compile(pattern)
     except re.error as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-    search = compiled.search
-    return lambda v: v.__class__ is str and search(v) is not None
+        raise RegexError(f"invalid regular expression {pattern!r}: {exc}") from None
+    except FutureWarning as exc:
+        raise RegexError(f"regular expression {pattern!r} is ambiguous: {exc}") from None
+    try:
+        translated = _to_re2(pattern)
+    except RegexError as exc:
+        raise RegexError(f"regular expression {pattern!r}: {exc}") from None
+    compiled = _re2.RE2(translated.encode("utf-8", "surrogatepass"), _RE2_OPTIONS)
+    if not compiled.ok():
+        problem = _re2_problem(compiled.error().decode("utf-8", "replace"))
+        raise RegexError(f"regular expression {pattern!r} cannot be used: {problem}")
+    return compiled
+
+
+def compile_regex(pattern: str) -> Predicate:
+    """Match a string attribute in which `pattern` is found (search semantics, like Python's ``re.search``),
+    evaluated by RE2 in time linear in the attribute's length. RegexError (a ValueError) when the pattern
+    cannot be used (see `compile_re2`)."""
+    compiled = compile_re2(pattern)
+    if not any(ch in _SPECIAL for ch in pattern):
+        return lambda v: v.__class__ is str and pattern in v
+    match = compiled.Match
+    memo: dict[str, bool] = {}
+
+    def search(v: Any) -> bool:
+        if v.__class__ is not str:
+            return False
+        found = memo.get(v)
+        if found is not None:
+            return found
+        data = v.encode("utf-8", "surrogatepass")
+        found = bool(match(_UNANCHORED, data, 0, len(data))[0] != _NO_MATCH)
+        if len(v) <= _MEMO_MAX_LEN:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[v] = found
+        return found
+
+    return search
 
 
 def _strings(values: Iterable[Any], what: str) -> tuple[str, ...]:

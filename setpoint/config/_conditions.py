@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from setpoint._core import operators as ops
+from setpoint._core.jsonvalues import check_finite
 
 __all__ = [
     "CONDITION_KINDS",
@@ -90,6 +91,8 @@ class _ValueCondition(_Condition):
     @model_validator(mode="after")
     def _compile(self) -> _ValueCondition:
         try:
+            for field in ("value", "values"):
+                check_finite(self.__dict__.get(field), field)
             self._predicate = self._build()
         except ValueError as exc:
             raise ValueError(f"{self.kind_name()}: {exc}") from None

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from setpoint._core import operators as ops
+from setpoint._core.jsonvalues import check_finite
 
 __all__ = [
     "SEGMENT_OPS",
@@ -145,6 +146,7 @@ class SegmentClause(BaseModel):
         except ValueError as exc:
             raise ValueError(f"clause on {self.attribute!r}: {exc}") from None
         try:
+            check_finite(self.values, "values")
             self._predicate = _clause_value_predicate(self.op, self.values)
         except ValueError as exc:
             raise ValueError(f"clause on {self.attribute!r} with op {self.op!r}: {exc}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
@@ -111,7 +112,9 @@ async def evaluate_flag(request: Request, key: str) -> Response:
         context = ofrep.parse(await request.body())
     except ofrep.ContextError as exc:
         return JSONResponse({"key": key, "errorCode": exc.code, "errorDetails": exc.details}, status_code=400)
-    status_code, body = ofrep.evaluate_flag(compiled, key, context, external_only=external_only)
+    status_code, body = await run_in_threadpool(
+        partial(ofrep.evaluate_flag, compiled, key, context, external_only=external_only)
+    )
     return JSONResponse(body, status_code=status_code)
 
 
@@ -119,6 +122,11 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     if header is None:
         return False
     return any(c.strip().removeprefix("W/") in (etag, "*") for c in header.split(","))
+
+
+def _bulk_body(compiled: CompiledConfig, context: ofrep.Context, external_only: bool) -> bytes:
+    answer: dict[str, Any] = ofrep.evaluate_all(compiled, context, external_only=external_only)
+    return json.dumps(answer, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 @_routes.post(
@@ -137,8 +145,7 @@ async def evaluate_flags(request: Request, if_none_match: Annotated[str | None, 
         context = ofrep.parse(await request.body())
     except ofrep.ContextError as exc:
         return JSONResponse({"errorCode": exc.code, "errorDetails": exc.details}, status_code=400)
-    answer: dict[str, Any] = ofrep.evaluate_all(compiled, context, external_only=external_only)
-    body = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+    body = await run_in_threadpool(_bulk_body, compiled, context, external_only)
     etag = ofrep.bulk_etag(body)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if _etag_matches(if_none_match, etag):

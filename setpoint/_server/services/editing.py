@@ -221,8 +221,8 @@ def _weights_message(where: str, labels: dict[str, Any]) -> str | None:
         total += weight
     if total > 1 + 1e-9:
         return (
-            f"{where}: the weights add up to {total * 100:g}%, more than 100%; lower them so that they add up to "
-            "100% or less (the rest is served the code default)"
+            f"{where}: the weights add up to {total * 100:.12g}%, which is over 100%; lower them so that they add up "
+            "to 100% or less (the rest is served the code default)"
         )
     return None
 

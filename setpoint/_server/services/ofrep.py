@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from setpoint._core.evaluator import CompiledConfig
+from setpoint._core.jsonvalues import loads_finite
 from setpoint.config import Rollout
 from setpoint.config._variables import WEIGHT_TOLERANCE
 
@@ -127,7 +128,7 @@ def evaluate_flag(
         body["reason"] = "DEFAULT"
         return 200, body
     try:
-        body["value"] = json.loads(ev.serialized_value)
+        body["value"] = loads_finite(ev.serialized_value)
     except ValueError as exc:
         return 400, _failure(key, "PARSE_ERROR", f"the value of {key!r} (label {ev.label!r}) is not JSON: {exc}")
     if variable.is_static:

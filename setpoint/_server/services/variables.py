@@ -138,7 +138,7 @@ def _resolve_version_targets(
         elif target.serialized_value in created:
             numbers[name] = created[target.serialized_value]
         else:
-            check_value(target.serialized_value, schema, f"label {name!r}")
+            check_value(target.serialized_value, schema, f"variable {variable.name!r}, label {name!r}")
             version = tx.create_version(variable.id, target.serialized_value, actor)
             created[target.serialized_value] = numbers[name] = version.version
     return numbers

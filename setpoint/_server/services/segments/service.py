@@ -262,5 +262,10 @@ def delete_segment(ctx: ServiceContext, project_id: int, key: str, actor: str, i
 
 
 def segment_history(ctx: ServiceContext, project_id: int, key: str, limit: int = 100) -> list[AuditEntry]:
-    """The audit entries of one segment, newest first (the segment may since have been deleted)."""
-    return audit.history(ctx, project_id, entity_type="segment", name=key, limit=limit)
+    """The audit entries of one segment, newest first (the segment may since have been deleted); 404 when the
+    segment neither exists nor ever did."""
+    with ctx.storage.read() as tx:
+        entries = tx.list_audit(project_id, entity_type="segment", entity_name=key, limit=limit)
+        if not entries and tx.get_segment(project_id, key) is None:
+            raise NotFoundError(f"segment {key!r} does not exist in this project")
+    return entries
