@@ -26,6 +26,7 @@ from setpoint._server.services.errors import (
     PreconditionFailedError,
     ServiceError,
 )
+from setpoint._server.services.limits import segment_problem
 from setpoint._server.services.segments.patch import PatchError, apply_instructions, validate_segment
 from setpoint._server.services.validation import check_project
 from setpoint._server.services.wire import project_wire
@@ -137,6 +138,9 @@ def _write(
     event: EventName,
 ) -> SegmentView:
     """Store ``segment`` (create when ``current`` is None), validate the project, audit and announce."""
+    problem = segment_problem(segment, ctx.limits)
+    if problem is not None:
+        raise SegmentInvalidError(problem)
     created_at = _created_at(current) if current is not None else datetime.now(UTC)
     with ctx.storage.write() as tx:
         expected = None if current is None else current.revision
