@@ -200,7 +200,7 @@ def test_fields_the_logfire_sdk_does_not_send_are_kept(server: ServerProcess, pr
         }
         client.post("/v1/variables/", json=body).raise_for_status()
         # What the Logfire SDK's schema update sends: no type_name, aliases or example.
-        put = {
+        put: dict[str, Any] = {
             "name": name,
             "description": None,
             "rollout": _rollout("prod"),
