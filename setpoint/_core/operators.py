@@ -228,7 +228,7 @@ def _re2_problem(message: str) -> str:
         return "lookahead (?=...) / (?!...) is not supported (it cannot run in linear time)"
     if "(?<" in message:
         return "lookbehind (?<=...) / (?<!...) or (?<name>...) is not supported; name groups (?P<name>...)"
-    if re.search(r"invalid escape sequence: \\[1-9]", message) or "(?P=" in message:
+    if re.search(r"invalid escape sequence: \\[1-9]", message) or message.endswith("(?P"):
         return "backreferences (\\1, (?P=name)) are not supported (they cannot run in linear time)"
     if "repetition operator" in message:
         return f"possessive or doubled repetition is not supported ({message})"
