@@ -233,3 +233,46 @@ def test_non_finite_condition_values_are_refused(condition: dict[str, Any], tmp_
     if condition["kind"] != "value-greater-than":
         with pytest.raises(ValidationError, match="gate"):
             VariablesConfig.read(yaml_path)
+
+
+@pytest.mark.parametrize("pattern", AGREEMENT_PATTERNS)
+def test_the_re2_program_itself_agrees_with_python(pattern: str) -> None:
+    """Whichever path compile_regex takes (fast path or RE2), RE2's translation means the same."""
+    program = ops.compile_re2(pattern)
+    python = re.compile(pattern)
+    for text in INPUTS:
+        data = text.encode("utf-8", "surrogatepass")
+        found = program.Match(program.Anchor.UNANCHORED, data, 0, len(data))[0] != (-1, -1)
+        assert found == (python.search(text) is not None), (pattern, text)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fast"),
+    [
+        (r"^[\w.+-]+@(corp|example)\.com$", True),
+        (r"^user-\d+$", True),
+        (r"^[^@]+@", True),
+        (r"^(ab|cd)x?$", True),
+        (r"^\w+\w+$", False),  # two overlapping repetitions: polynomial backtracking
+        (r"^(a+)+$", False),  # nested repetition: exponential
+        (r"^a*a", False),
+        (r"^x?x", False),
+        (r"^\d+\d", False),
+        (r"^a.*b", False),
+        (r"@corp\.com$", False),  # unanchored: every start position
+        (r"(?i)^abc", False),
+        (r"^(a|ab)(c|bcd)(d*)$", False),
+    ],
+)
+def test_only_provably_linear_patterns_take_the_python_fast_path(pattern: str, fast: bool) -> None:
+    assert ops._deterministic(pattern) is fast
+
+
+def test_fast_path_patterns_stay_linear_on_hostile_input() -> None:
+    for pattern in (r"^[\w.+-]+@(corp|example)\.com$", r"^[a-z]+@[a-z]+$", r"^user-\d+$"):
+        assert ops._deterministic(pattern)
+        matches = ops.compile_regex(pattern)
+        for text in ("a" * 200_000, "user-" + "1" * 200_000 + "x", "a" * 100_000 + "@" + "b" * 100_000 + "!"):
+            started = time.perf_counter()
+            matches(text)
+            assert time.perf_counter() - started < 5  # quadratic would be minutes at this size
