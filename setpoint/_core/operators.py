@@ -316,10 +316,12 @@ def _flatten(items: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]] | None:
 def _deterministic(pattern: str) -> bool:
     """Whether Python's backtracking ``re`` provably runs `pattern` in time linear in the input.
 
-    True only for patterns anchored at the start (``^`` or ``\\A``, so one starting position) made of
-    single-character items, alternations of plain literals with distinct first characters, and greedy
-    repetitions of one character class that the next item cannot start with (so giving characters back
-    never lets the rest match: each backtracking step fails at once). Everything else runs on RE2.
+    True only for patterns made of single-character items, alternations of plain literals with distinct first
+    characters, and greedy repetitions of one character class that the next item cannot start with (so giving
+    characters back never lets the rest match: each backtracking step fails at once), that are either anchored
+    at the start (``^`` or ``\\A``: one starting position) or start with a literal item whose characters no
+    repetition takes (each attempt's scan crosses a bounded number of other starting positions).
+    Everything else runs on RE2.
     """
     try:
         parsed = _parser.parse(pattern)
@@ -328,9 +330,18 @@ def _deterministic(pattern: str) -> bool:
     if parsed.state.flags != re.UNICODE:
         return False
     items = _flatten(list(parsed))
-    if not items or items[0] not in ((_c.AT, _c.AT_BEGINNING), (_c.AT, _c.AT_BEGINNING_STRING)):
+    if not items:
         return False
-    body = items[1:]
+    starts: set[str] | None = None
+    if items[0] in ((_c.AT, _c.AT_BEGINNING), (_c.AT, _c.AT_BEGINNING_STRING)):
+        body = items[1:]
+    else:
+        # Unanchored: a start position is one of the few characters the first (non-repeated) item takes; no
+        # repetition may take them, so one attempt's scan crosses at most len(pattern) other start positions.
+        starts = _first_chars(items[0]) if items[0][0] != _c.MAX_REPEAT else None
+        if starts is None:
+            return False
+        body = items
     if body and body[-1] in ((_c.AT, _c.AT_END), (_c.AT, _c.AT_END_STRING)):
         body = body[:-1]
     for index, (op, av) in enumerate(body):
@@ -345,6 +356,8 @@ def _deterministic(pattern: str) -> bool:
                 return False
             continue
         if op != _c.MAX_REPEAT or len(av[2]) != 1 or av[2][0][0] not in _SINGLE:
+            return False
+        if starts is not None and any(_may_match(av[2][0], ch) for ch in starts):
             return False
         if index + 1 < len(body):
             following = _first_chars(body[index + 1])

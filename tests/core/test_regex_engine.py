@@ -259,7 +259,12 @@ def test_the_re2_program_itself_agrees_with_python(pattern: str) -> None:
         (r"^x?x", False),
         (r"^\d+\d", False),
         (r"^a.*b", False),
-        (r"@corp\.com$", False),  # unanchored: every start position
+        (r"@corp\.com$", True),  # unanchored, starts with a literal no repetition takes
+        (r"@(corp|example)\.com$", True),
+        (r"@[a-z]+\.com$", True),
+        (r"a[a-z]*c", False),  # the repetition takes the start character: quadratic on "aaaa..."
+        (r"[0-9]+x", False),  # starts with a repetition
+        (r"\.?com", False),
         (r"(?i)^abc", False),
         (r"^(a|ab)(c|bcd)(d*)$", False),
     ],
@@ -269,10 +274,17 @@ def test_only_provably_linear_patterns_take_the_python_fast_path(pattern: str, f
 
 
 def test_fast_path_patterns_stay_linear_on_hostile_input() -> None:
-    for pattern in (r"^[\w.+-]+@(corp|example)\.com$", r"^[a-z]+@[a-z]+$", r"^user-\d+$"):
+    for pattern in (r"^[\w.+-]+@(corp|example)\.com$", r"^[a-z]+@[a-z]+$", r"^user-\d+$", r"@[a-z]+\.com$", r"x\d*y"):
         assert ops._deterministic(pattern)
         matches = ops.compile_regex(pattern)
-        for text in ("a" * 200_000, "user-" + "1" * 200_000 + "x", "a" * 100_000 + "@" + "b" * 100_000 + "!"):
+        for text in (
+            "a" * 200_000,
+            "user-" + "1" * 200_000 + "x",
+            "a" * 100_000 + "@" + "b" * 100_000 + "!",
+            "@a" * 100_000,
+            "x" + "1" * 200_000,
+            "x1" * 100_000,
+        ):
             started = time.perf_counter()
             matches(text)
             assert time.perf_counter() - started < 5  # quadratic would be minutes at this size

@@ -264,4 +264,4 @@ def test_weights_message_states_the_actual_sum(server: ServerProcess, project: P
             response = client.put(f"/v1/variables/{name}/targeting/", json={"rollout": {"labels": weights}})
             assert response.status_code == 422
             detail = response.json()["detail"]
-            assert "100.00001%" in detail and "more than 100%" not in detail and "is 100%" not in detail
+            assert "100.00001%" in detail and "up to 100%," not in detail and "is 100%" not in detail

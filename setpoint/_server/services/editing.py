@@ -221,7 +221,7 @@ def _weights_message(where: str, labels: dict[str, Any]) -> str | None:
         total += weight
     if total > 1 + 1e-9:
         return (
-            f"{where}: the weights add up to {total * 100:.12g}%, which is over 100%; lower them so that they add up "
+            f"{where}: the weights add up to {total * 100:.12g}%, more than 100%; lower them so that they add up "
             "to 100% or less (the rest is served the code default)"
         )
     return None
