@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-from pydantic import BaseModel, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
 from setpoint._core.jsonvalues import check_finite, check_serialized
 from setpoint.config._conditions import Condition, InSegment, NotInSegment
@@ -47,6 +47,17 @@ VariableName = Annotated[
 LabelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
 
 
+STORED_CONFIG = "stored_config"
+"""Validation context flag: the config was read from storage or received from a server, where values written
+before non-finite numbers were refused may still hold NaN or Infinity (they are refused on every write; OFREP and
+the SDK handle them per value instead of failing the whole config)."""
+
+
+def _lenient(info: ValidationInfo) -> bool:
+    context = info.context or {}
+    return bool(context.get(STORED_CONFIG) or context.get("allow_unknown_conditions"))
+
+
 class LabeledValue(BaseModel):
     """A label pointing at a version, with that version's value inline."""
 
@@ -56,8 +67,9 @@ class LabeledValue(BaseModel):
 
     @field_validator("serialized_value")
     @classmethod
-    def _finite(cls, value: str) -> str:
-        check_serialized(value, "serialized_value")
+    def _finite(cls, value: str, info: ValidationInfo) -> str:
+        if not _lenient(info):
+            check_serialized(value, "serialized_value")
         return value
 
 
@@ -78,8 +90,9 @@ class LatestVersion(BaseModel):
 
     @field_validator("serialized_value")
     @classmethod
-    def _finite(cls, value: str) -> str:
-        check_serialized(value, "serialized_value")
+    def _finite(cls, value: str, info: ValidationInfo) -> str:
+        if not _lenient(info):
+            check_serialized(value, "serialized_value")
         return value
 
 
@@ -135,8 +148,8 @@ class VariableConfig(BaseModel):
 
     @field_validator("example")
     @classmethod
-    def _finite_example(cls, value: str | None) -> str | None:
-        if value is not None:
+    def _finite_example(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not _lenient(info):
             check_serialized(value, "example")
         return value
 

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from setpoint._server.services.context import ServiceContext
+from setpoint._server.storage.records import LabelTarget
 from tests.server.conftest import BACKENDS
 from tests.server.support import Project, ServerProcess
 
@@ -195,6 +197,40 @@ def test_ofrep_answers_are_json_that_javascript_can_parse(server: ServerProcess,
         raise AssertionError(f"{constant} in an OFREP answer")
 
     json.loads(bulk.text, parse_constant=strict)
+
+
+def test_values_stored_before_the_check_never_break_ofrep(
+    server: ServerProcess, project: Project, server_ctx: ServiceContext
+) -> None:
+    """A NaN written straight into storage (as an older version could): OFREP answers that flag with a
+    PARSE_ERROR and JSON that JavaScript can parse, the rest of the project keeps working."""
+    name, other = _name("legacy"), _name("fine")
+    with server.client(project) as client:
+        for variable in (name, other):
+            labels = {"prod": {"target_type": "version", "serialized_value": "1"}}
+            body = {"name": variable, "labels": labels, "rollout": {"labels": {"prod": 1.0}}}
+            client.post("/v1/variables/", json=body).raise_for_status()
+    with server_ctx.storage.write() as tx:
+        stored = tx.get_variable(project.id, name)
+        assert stored is not None
+        version = tx.create_version(stored.id, "NaN", "legacy")
+        tx.set_label(stored.id, "prod", LabelTarget("version", version=version.version), "legacy")
+    with server.client(project) as client:
+        single = client.post(f"/ofrep/v1/evaluate/flags/{name}", json={"context": {"targetingKey": "u"}})
+        assert single.status_code == 400 and single.json()["errorCode"] == "PARSE_ERROR", single.text
+        bulk = client.post("/ofrep/v1/evaluate/flags", json={"context": {"targetingKey": "u"}})
+        assert bulk.status_code == 200
+
+        def strict(constant: str) -> Any:
+            raise AssertionError(f"{constant} in an OFREP answer")
+
+        flags = {f["key"]: f for f in json.loads(bulk.text, parse_constant=strict)["flags"]}
+        assert flags[name]["errorCode"] == "PARSE_ERROR" and flags[other]["value"] == 1
+        assert client.get("/v1/variables/").status_code == 200
+        # Writes elsewhere in the project still work; writing NaN again does not.
+        assert client.post(f"/v1/variables/{other}/versions/", json={"serialized_value": "2"}).status_code == 201
+        again = client.post(f"/v1/variables/{name}/versions/", json={"serialized_value": "NaN"})
+        assert again.status_code == 422
 
 
 # --- Item 6: limits and messages ---------------------------------------------------------------------------

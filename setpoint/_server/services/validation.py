@@ -13,6 +13,7 @@ from setpoint._server.services.errors import InvalidError
 from setpoint._server.services.wire import project_wire
 from setpoint._server.storage import ReadTx
 from setpoint.config import VariableConfig, VariablesConfig
+from setpoint.config._variables import STORED_CONFIG
 
 
 def pydantic_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
@@ -96,7 +97,7 @@ def check_project(tx: ReadTx, project_id: int) -> VariablesConfig:
     """
     data = project_wire(tx.load_project_state(project_id))
     try:
-        return VariablesConfig.model_validate(data)
+        return VariablesConfig.model_validate(data, context={STORED_CONFIG: True})
     except ValidationError as exc:
         errors = pydantic_errors(exc, "")
         summary = "; ".join(f"{e['loc'] or 'config'}: {e['msg']}" for e in errors)
