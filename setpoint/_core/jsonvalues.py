@@ -18,6 +18,20 @@ _SUSPECT = re.compile(r"NaN|Infinity|[eE][+]?0*\d{3,}")
 """Text in which a non-finite number could hide (a cheap scan before a full parse)."""
 
 
+STORED_CONFIG = "stored_config"
+"""Validation context flag: the config was read from storage or received from a server. Values and patterns
+written before NaN, Infinity and patterns RE2 cannot run were refused may still be there: they are refused on
+every write, and read leniently (a non-finite value is handled per value by OFREP and the SDK; an unusable
+pattern never matches) instead of failing the whole config."""
+
+
+def lenient_context(context: object) -> bool:
+    """Whether a pydantic validation context asks for the lenient reading of stored configs."""
+    if not isinstance(context, dict):
+        return False
+    return bool(context.get(STORED_CONFIG) or context.get("allow_unknown_conditions"))
+
+
 class NonFiniteNumberError(ValueError):
     """A value holds NaN, Infinity or a number too large for a double (the message says where)."""
 

@@ -12,11 +12,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from setpoint._core.jsonvalues import STORED_CONFIG
 from setpoint._server.services.logfire_compat import to_logfire
 from setpoint._server.services.wire import project_wire
 from setpoint._server.storage import Storage
 from setpoint.config import VariablesConfig
-from setpoint.config._variables import STORED_CONFIG
 
 
 def _encode(data: dict[str, Any]) -> tuple[bytes, str]:

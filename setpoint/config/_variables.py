@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
-from setpoint._core.jsonvalues import check_finite, check_serialized
+from setpoint._core.jsonvalues import check_finite, check_serialized, lenient_context
 from setpoint.config._conditions import Condition, InSegment, NotInSegment
 from setpoint.config._segments import Segment
 
@@ -47,15 +47,8 @@ VariableName = Annotated[
 LabelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
 
 
-STORED_CONFIG = "stored_config"
-"""Validation context flag: the config was read from storage or received from a server, where values written
-before non-finite numbers were refused may still hold NaN or Infinity (they are refused on every write; OFREP and
-the SDK handle them per value instead of failing the whole config)."""
-
-
 def _lenient(info: ValidationInfo) -> bool:
-    context = info.context or {}
-    return bool(context.get(STORED_CONFIG) or context.get("allow_unknown_conditions"))
+    return lenient_context(info.context)
 
 
 class LabeledValue(BaseModel):

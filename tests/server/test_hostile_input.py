@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -231,6 +232,29 @@ def test_values_stored_before_the_check_never_break_ofrep(
         assert client.post(f"/v1/variables/{other}/versions/", json={"serialized_value": "2"}).status_code == 201
         again = client.post(f"/v1/variables/{name}/versions/", json={"serialized_value": "NaN"})
         assert again.status_code == 422
+
+
+def test_patterns_stored_before_the_check_never_match_and_never_break_the_project(
+    server: ServerProcess, project: Project, server_ctx: ServiceContext
+) -> None:
+    """A lookbehind written straight into storage (as an older version could): the project is still served,
+    that rule never matches (it would need a backtracking engine), and writing such a pattern is refused."""
+    name = _name("legacy_rx")
+    with server.client(project) as client:
+        client.post("/v1/variables/", json=_variable(name, [])).raise_for_status()
+    with server_ctx.storage.write() as tx:
+        stored = tx.lock_variable(project.id, name)
+        assert stored is not None
+        fields = replace(stored.fields, overrides=[_regex_override("(?<=a)b")])
+        tx.update_variable(stored, fields)
+    with server.client(project) as client:
+        assert client.get("/v1/variables/").status_code == 200
+        answer = client.post("/v1/resolve/", json={"attributes": {"x": "ab"}, "variables": [name]})
+        assert answer.status_code == 200 and answer.json()["results"][0]["label"] is None
+        ofrep = client.post(f"/ofrep/v1/evaluate/flags/{name}", json={"context": {"x": "ab"}})
+        assert ofrep.status_code == 200 and ofrep.json()["variant"] == "code_default"
+        refused = client.put(f"/v1/variables/{name}/targeting/", json={"overrides": [_regex_override("(?<=a)b")]})
+        assert refused.status_code == 422 and "lookbehind" in refused.json()["detail"]
 
 
 # --- Item 6: limits and messages ---------------------------------------------------------------------------

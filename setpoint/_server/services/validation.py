@@ -7,13 +7,12 @@ from typing import Any
 import jsonschema
 from pydantic import ValidationError
 
-from setpoint._core.jsonvalues import NonFiniteNumberError, check_finite, check_serialized
+from setpoint._core.jsonvalues import STORED_CONFIG, NonFiniteNumberError, check_finite, check_serialized
 from setpoint._server.services import input_limits
 from setpoint._server.services.errors import InvalidError
 from setpoint._server.services.wire import project_wire
 from setpoint._server.storage import ReadTx
 from setpoint.config import VariableConfig, VariablesConfig
-from setpoint.config._variables import STORED_CONFIG
 
 
 def pydantic_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
