@@ -10,21 +10,28 @@ from __future__ import annotations
 
 import calendar
 import re
+import re._constants as _c  # type: ignore[import-not-found]
+import re._parser as _parser  # type: ignore[import-not-found]
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
+import re2  # type: ignore[import-untyped]
 import semver
+from re2 import _re2
 
 __all__ = [
     "Predicate",
+    "RegexError",
     "compile_contains",
     "compile_date",
     "compile_ends_with",
     "compile_equals",
     "compile_is_in",
     "compile_number",
+    "compile_re2",
     "compile_regex",
     "compile_rfc3339",
     "compile_semver",
@@ -113,14 +120,308 @@ def compile_is_in(values: Sequence[Any]) -> Predicate:
     return is_in
 
 
-def compile_regex(pattern: str) -> Predicate:
-    """Match a string attribute in which `pattern` is found (`re.search`)."""
+class RegexError(ValueError):
+    """A pattern that Setpoint's regex rules cannot run (the message names the construct and what to use)."""
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.never_capture = True
+_RE2_OPTIONS.log_errors = False
+_UNANCHORED = _re2.RE2.Anchor.UNANCHORED
+_NO_MATCH = (-1, -1)
+_SPECIAL = frozenset(".^$*+?{}[]()|\\")
+_MEMO_LIMIT = 4096
+_MEMO_MAX_LEN = 256
+
+
+@lru_cache(maxsize=1)
+def _python_classes() -> dict[str, tuple[str, str]]:
+    """Python's Unicode ``\\d``/``\\w``/``\\s`` as RE2 class ranges: letter -> (the set, its complement).
+
+    Python reads these classes as Unicode (a str pattern), RE2 as ASCII; spelling out Python's own sets keeps
+    the two engines in agreement on every input. Computed with Python's engine once, when first needed.
+    """
+    chars = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+
+    def spell(spans: list[tuple[int, int]]) -> str:
+        return "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in spans)
+
+    classes: dict[str, tuple[str, str]] = {}
+    for letter in "dws":
+        inside: list[tuple[int, int]] = []
+        for found in re.finditer(f"\\{letter}+", chars):
+            low, high = ord(chars[found.start()]), ord(chars[found.end() - 1])
+            inside += [(low, 0xD7FF), (0xE000, high)] if low < 0xD800 < high else [(low, high)]
+        outside: list[tuple[int, int]] = []
+        after = 0
+        for low, high in [*inside, (0x110000, 0x110000)]:
+            for a, b in ((after, min(low - 1, 0xD7FF)), (max(after, 0xE000), low - 1)):
+                if a <= b:
+                    outside.append((a, b))
+            after = high + 1
+        classes[letter] = (spell(inside), spell(outside))
+    return classes
+
+
+def _class_escape(letter: str, in_class: bool) -> str:
+    ranges, complement = _python_classes()[letter.lower()]
+    body = ranges if letter.islower() else complement
+    return body if in_class else f"[{body}]"
+
+
+def _to_re2(pattern: str) -> str:
+    """The RE2 spelling of a Python pattern with the same meaning, or RegexError naming what differs."""
+    multiline = re.match(r"\(\?[aiLmsux]*m", pattern) is not None
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    class_at = -1
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            e = pattern[i + 1 : i + 2]
+            if e in ("d", "D", "w", "W", "s", "S"):
+                out.append(_class_escape(e, in_class))
+            elif e in ("b", "B") and not in_class:
+                raise RegexError(
+                    f"word boundaries (\\{e}) are not supported: Python reads them as Unicode, RE2 as ASCII; "
+                    "use a character class instead, e.g. (?:^|[^a-z0-9_])word(?:$|[^a-z0-9_])"
+                )
+            elif e == "Z" and not in_class:
+                out.append("\\z")
+            else:
+                out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            at_start = i == class_at or (i == class_at + 1 and pattern[class_at] == "^")
+            if c == "]" and not at_start:
+                in_class = False
+            elif c == "[" and pattern[i + 1 : i + 2] in (":", "=", "."):
+                raise RegexError(
+                    f"POSIX classes such as {pattern[i : i + 3]}...] inside a set are read differently by Python; "
+                    "use ranges (a-z) or \\d, \\w, \\s"
+                )
+            elif pattern[i : i + 2] in ("--", "&&", "~~", "||"):
+                raise RegexError(
+                    f"{pattern[i : i + 2]!r} inside a set is ambiguous (Python reserves it for set operations); "
+                    "escape the second character"
+                )
+        elif c == "[":
+            in_class = True
+            class_at = i + 1
+        elif c == "$" and not multiline:
+            # Python's $ also matches before a final newline; RE2's only at the very end.
+            out.append("(?:\\n?\\z)")
+            i += 1
+            continue
+        elif c == "{" and re.match(r"\{,\d", pattern[i:]):
+            raise RegexError("a repetition {,n} means {0,n} to Python but literal text to RE2; write {0,n}")
+        elif c == "(" and re.match(r"\(\?[a-zA-Z]*-?[a-zA-Z]*m[a-zA-Z]*:", pattern[i : i + 12]):
+            raise RegexError("a scoped multiline flag (?m:...) is not supported; put (?m) at the start")
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _re2_problem(message: str) -> str:
+    """RE2's parse error made readable: the construct and why it cannot be used."""
+    if "(?=" in message or "(?!" in message:
+        return "lookahead (?=...) / (?!...) is not supported (it cannot run in linear time)"
+    if "(?<" in message:
+        return "lookbehind (?<=...) / (?<!...) or (?<name>...) is not supported; name groups (?P<name>...)"
+    if re.search(r"invalid escape sequence: \\[1-9]", message) or message.endswith("(?P"):
+        return "backreferences (\\1, (?P=name)) are not supported (they cannot run in linear time)"
+    if "repetition operator" in message:
+        return f"possessive or doubled repetition is not supported ({message})"
+    if "repetition size" in message:
+        return f"repetition counts are limited to 1000 ({message})"
+    return message
+
+
+_SINGLE = frozenset({_c.LITERAL, _c.NOT_LITERAL, _c.ANY, _c.IN})
+_CATEGORY_TESTS: dict[Any, Callable[[str], bool]] = {
+    _c.CATEGORY_DIGIT: str.isdecimal,
+    _c.CATEGORY_NOT_DIGIT: lambda ch: not ch.isdecimal(),
+    _c.CATEGORY_WORD: lambda ch: ch.isalnum() or ch == "_",
+    _c.CATEGORY_NOT_WORD: lambda ch: not (ch.isalnum() or ch == "_"),
+    _c.CATEGORY_SPACE: str.isspace,
+    _c.CATEGORY_NOT_SPACE: lambda ch: not ch.isspace(),
+}
+
+
+def _may_match(item: tuple[Any, Any], ch: str) -> bool:
+    """Whether the one-character item can match ``ch`` (True when unsure: the caller then stays on RE2)."""
+    op, av = item
+    if op == _c.LITERAL:
+        return bool(av == ord(ch))
+    if op == _c.NOT_LITERAL:
+        return bool(av != ord(ch))
+    if op == _c.ANY:
+        return ch != "\n"
+    if op != _c.IN:
+        return True
+    negate, found = False, False
+    for kind, value in av:
+        if kind == _c.NEGATE:
+            negate = True
+        elif kind == _c.LITERAL:
+            found = found or value == ord(ch)
+        elif kind == _c.RANGE:
+            found = found or value[0] <= ord(ch) <= value[1]
+        elif kind == _c.CATEGORY and value in _CATEGORY_TESTS:
+            found = found or _CATEGORY_TESTS[value](ch)
+        else:
+            return True
+    return found != negate
+
+
+def _first_chars(item: tuple[Any, Any]) -> set[str] | None:
+    """The characters a mandatory item can start with, when they are few and known; else None."""
+    op, av = item
+    if op == _c.LITERAL:
+        return {chr(av)}
+    if op == _c.IN:
+        chars: set[str] = set()
+        for kind, value in av:
+            if kind == _c.LITERAL:
+                chars.add(chr(value))
+            elif kind == _c.RANGE and value[1] - value[0] < 256:
+                chars.update(map(chr, range(value[0], value[1] + 1)))
+            else:
+                return None
+        return chars
+    if op == _c.MAX_REPEAT and av[0] >= 1 and len(av[2]) == 1 and av[2][0][0] in _SINGLE:
+        return _first_chars(av[2][0])
+    if op == _c.BRANCH and all(alt and alt[0][0] == _c.LITERAL for alt in av[1]):
+        return {chr(alt[0][1]) for alt in av[1]}
+    return None
+
+
+def _flatten(items: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]] | None:
+    out: list[tuple[Any, Any]] = []
+    for op, av in items:
+        if op == _c.SUBPATTERN:
+            if av[1] or av[2]:
+                return None  # scoped flags
+            inner = _flatten(av[3])
+            if inner is None:
+                return None
+            out += inner
+        else:
+            out.append((op, av))
+    return out
+
+
+def _deterministic(pattern: str) -> bool:
+    """Whether Python's backtracking ``re`` provably runs `pattern` in time linear in the input.
+
+    True only for patterns made of single-character items, alternations of plain literals with distinct first
+    characters, and greedy repetitions of one character class that the next item cannot start with (so giving
+    characters back never lets the rest match: each backtracking step fails at once), that are either anchored
+    at the start (``^`` or ``\\A``: one starting position) or start with a literal item whose characters no
+    repetition takes (each attempt's scan crosses a bounded number of other starting positions).
+    Everything else runs on RE2.
+    """
     try:
-        compiled = re.compile(pattern)
+        parsed = _parser.parse(pattern)
+    except re.error:
+        return False
+    if parsed.state.flags != re.UNICODE:
+        return False
+    items = _flatten(list(parsed))
+    if not items:
+        return False
+    starts: set[str] | None = None
+    if items[0] in ((_c.AT, _c.AT_BEGINNING), (_c.AT, _c.AT_BEGINNING_STRING)):
+        body = items[1:]
+    else:
+        # Unanchored: a start position is one of the few characters the first (non-repeated) item takes; no
+        # repetition may take them, so one attempt's scan crosses at most len(pattern) other start positions.
+        starts = _first_chars(items[0]) if items[0][0] != _c.MAX_REPEAT else None
+        if starts is None:
+            return False
+        body = items
+    if body and body[-1] in ((_c.AT, _c.AT_END), (_c.AT, _c.AT_END_STRING)):
+        body = body[:-1]
+    for index, (op, av) in enumerate(body):
+        if op in _SINGLE:
+            continue
+        if op == _c.BRANCH:
+            alternatives = av[1]
+            if not all(alt and all(part[0] == _c.LITERAL for part in alt) for alt in alternatives):
+                return False
+            firsts = [alt[0][1] for alt in alternatives]
+            if len(set(firsts)) != len(firsts):
+                return False
+            continue
+        if op != _c.MAX_REPEAT or len(av[2]) != 1 or av[2][0][0] not in _SINGLE:
+            return False
+        if starts is not None and any(_may_match(av[2][0], ch) for ch in starts):
+            return False
+        if index + 1 < len(body):
+            following = _first_chars(body[index + 1])
+            if following is None or any(_may_match(av[2][0], ch) for ch in following):
+                return False
+    return True
+
+
+@lru_cache(maxsize=1024)
+def compile_re2(pattern: str) -> _re2.RE2:
+    """Check `pattern` and compile it for RE2 (cached): RegexError unless both Python's re and RE2 run it
+    with the same meaning.
+
+    Rules accept the RE2 syntax that Python's ``re`` reads the same way: the SDK, the server and the Logfire
+    SDK (which evaluates with ``re.search``) then agree, and every evaluation is linear in the input.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            re.compile(pattern)
     except re.error as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-    search = compiled.search
-    return lambda v: v.__class__ is str and search(v) is not None
+        raise RegexError(f"invalid regular expression {pattern!r}: {exc}") from None
+    except FutureWarning as exc:
+        raise RegexError(f"regular expression {pattern!r} is ambiguous: {exc}") from None
+    try:
+        translated = _to_re2(pattern)
+    except RegexError as exc:
+        raise RegexError(f"regular expression {pattern!r}: {exc}") from None
+    compiled = _re2.RE2(translated.encode("utf-8", "surrogatepass"), _RE2_OPTIONS)
+    if not compiled.ok():
+        problem = _re2_problem(compiled.error().decode("utf-8", "replace"))
+        raise RegexError(f"regular expression {pattern!r} cannot be used: {problem}")
+    return compiled
+
+
+def compile_regex(pattern: str) -> Predicate:
+    """Match a string attribute in which `pattern` is found (search semantics, like Python's ``re.search``),
+    evaluated by RE2 in time linear in the attribute's length. RegexError (a ValueError) when the pattern
+    cannot be used (see `compile_re2`)."""
+    compiled = compile_re2(pattern)
+    if not any(ch in _SPECIAL for ch in pattern):
+        return lambda v: v.__class__ is str and pattern in v
+    if _deterministic(pattern):
+        # Fast path: a call into RE2's binding costs ~1 µs; Python's re is linear for these patterns.
+        python = re.compile(pattern).search
+        return lambda v: v.__class__ is str and python(v) is not None
+    match = compiled.Match
+    memo: dict[str, bool] = {}
+
+    def search(v: Any) -> bool:
+        if v.__class__ is not str:
+            return False
+        found = memo.get(v)
+        if found is not None:
+            return found
+        data = v.encode("utf-8", "surrogatepass")
+        found = bool(match(_UNANCHORED, data, 0, len(data))[0] != _NO_MATCH)
+        if len(v) <= _MEMO_MAX_LEN:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[v] = found
+        return found
+
+    return search
 
 
 def _strings(values: Iterable[Any], what: str) -> tuple[str, ...]:

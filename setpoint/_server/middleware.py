@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import re
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLargeError(Exception):
-    """Raised inside ``receive`` when a streamed body passes the limit."""
+class BodyTooLargeError(HTTPException):
+    """Raised inside ``receive`` when a streamed (chunked) body passes the limit.
+
+    An HTTPException, so that FastAPI's body parsing lets it through (it turns any other error into a 400)
+    and the app answers 413 even when a handler reads the body itself.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is larger than the limit of {max_bytes} bytes; send a smaller body")
 
 
 class BodySizeLimit:
@@ -44,7 +52,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLargeError
+                    raise BodyTooLargeError(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

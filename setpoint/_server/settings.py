@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from setpoint._server.services.limits import Limits
 from setpoint._server.storage import sqlite_url
 
 DEFAULT_HOST = "127.0.0.1"
@@ -72,6 +73,14 @@ class Settings:
     """Hourly evaluation counts are kept this many days, then rolled up into days."""
     usage_retention_days: int = field(default_factory=lambda: _env_int("SETPOINT_USAGE_RETENTION_DAYS", 400))
     """Evaluation counts older than this are deleted."""
+    limits: Limits = field(
+        default_factory=lambda: Limits(
+            max_segment_keys=_env_int("SETPOINT_MAX_SEGMENT_KEYS", Limits.max_segment_keys),
+            max_segment_rules=_env_int("SETPOINT_MAX_SEGMENT_RULES", Limits.max_segment_rules),
+            max_segment_clauses=_env_int("SETPOINT_MAX_SEGMENT_CLAUSES", Limits.max_segment_clauses),
+            max_clause_values=_env_int("SETPOINT_MAX_CLAUSE_VALUES", Limits.max_clause_values),
+        )
+    )
 
     @property
     def effective_database_url(self) -> str:

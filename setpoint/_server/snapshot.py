@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from setpoint._core.jsonvalues import STORED_CONFIG
 from setpoint._server.services.logfire_compat import to_logfire
 from setpoint._server.services.wire import project_wire
 from setpoint._server.storage import Storage
@@ -47,7 +48,7 @@ def build_snapshot(storage: Storage, project_id: int) -> Snapshot:
     with storage.read() as tx:
         state = tx.load_project_state(project_id)
     data = project_wire(state)
-    config = VariablesConfig.model_validate(data)
+    config = VariablesConfig.model_validate(data, context={STORED_CONFIG: True})
     logfire_data, warnings = to_logfire(data)
     native = Variant(*_encode(data))
     logfire = Variant(*_encode(logfire_data), warnings=tuple(warnings))

@@ -43,7 +43,7 @@ class ServerState:
         state = cls(
             settings=settings,
             storage=storage,
-            ctx=ServiceContext(storage=storage, sink=sink),
+            ctx=ServiceContext(storage=storage, sink=sink, limits=settings.limits),
             snapshots=SnapshotCache(storage),
             keys=KeyCache(storage),
             hub=EventHub(),

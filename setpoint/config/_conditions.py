@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from setpoint._core import operators as ops
+from setpoint._core.jsonvalues import check_finite, lenient_context
 
 __all__ = [
     "CONDITION_KINDS",
@@ -79,6 +80,10 @@ class _Condition(BaseModel):
         return data
 
 
+def _never(_: Any) -> bool:
+    return False
+
+
 class _ValueCondition(_Condition):
     """A condition on one attribute's value."""
 
@@ -88,11 +93,17 @@ class _ValueCondition(_Condition):
         raise NotImplementedError
 
     @model_validator(mode="after")
-    def _compile(self) -> _ValueCondition:
+    def _compile(self, info: ValidationInfo) -> _ValueCondition:
+        lenient = lenient_context(info.context)
         try:
+            if not lenient:
+                for field in ("value", "values"):
+                    check_finite(self.__dict__.get(field), field)
             self._predicate = self._build()
         except ValueError as exc:
-            raise ValueError(f"{self.kind_name()}: {exc}") from None
+            if not (lenient and isinstance(exc, ops.RegexError)):
+                raise ValueError(f"{self.kind_name()}: {exc}") from None
+            self._predicate = _never  # stored before such patterns were refused: it never matches
         return self
 
     @classmethod

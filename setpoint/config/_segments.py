@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
 from setpoint._core import operators as ops
+from setpoint._core.jsonvalues import check_finite, lenient_context
 
 __all__ = [
     "SEGMENT_OPS",
@@ -134,7 +135,7 @@ class SegmentClause(BaseModel):
     __hash__ = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
-    def _compile(self) -> SegmentClause:
+    def _compile(self, info: ValidationInfo) -> SegmentClause:
         if self.op == "segmentMatch":
             for value in self.values:
                 if not isinstance(value, str):
@@ -144,10 +145,15 @@ class SegmentClause(BaseModel):
             self._path = parse_attribute_ref(self.attribute)
         except ValueError as exc:
             raise ValueError(f"clause on {self.attribute!r}: {exc}") from None
+        lenient = lenient_context(info.context)
         try:
+            if not lenient:
+                check_finite(self.values, "values")
             self._predicate = _clause_value_predicate(self.op, self.values)
         except ValueError as exc:
-            raise ValueError(f"clause on {self.attribute!r} with op {self.op!r}: {exc}") from None
+            if not (lenient and isinstance(exc, ops.RegexError)):
+                raise ValueError(f"clause on {self.attribute!r} with op {self.op!r}: {exc}") from None
+            self._predicate = lambda _: False  # stored before such patterns were refused: it never matches
         return self
 
     @property

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-from pydantic import BaseModel, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
+from setpoint._core.jsonvalues import check_finite, check_serialized, lenient_context
 from setpoint.config._conditions import Condition, InSegment, NotInSegment
 from setpoint.config._segments import Segment
 
@@ -46,12 +47,23 @@ VariableName = Annotated[
 LabelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
 
 
+def _lenient(info: ValidationInfo) -> bool:
+    return lenient_context(info.context)
+
+
 class LabeledValue(BaseModel):
     """A label pointing at a version, with that version's value inline."""
 
     version: int = Field(ge=1)
     serialized_value: str
     """The version's value, serialized as JSON."""
+
+    @field_validator("serialized_value")
+    @classmethod
+    def _finite(cls, value: str, info: ValidationInfo) -> str:
+        if not _lenient(info):
+            check_serialized(value, "serialized_value")
+        return value
 
 
 class LabelRef(BaseModel):
@@ -68,6 +80,13 @@ class LatestVersion(BaseModel):
 
     version: int = Field(ge=1)
     serialized_value: str
+
+    @field_validator("serialized_value")
+    @classmethod
+    def _finite(cls, value: str, info: ValidationInfo) -> str:
+        if not _lenient(info):
+            check_serialized(value, "serialized_value")
+        return value
 
 
 class Rollout(BaseModel):
@@ -87,7 +106,7 @@ class Rollout(BaseModel):
         total = sum(labels.values())
         if total > 1 + WEIGHT_TOLERANCE:
             raise ValueError(
-                f"label weights sum to {total:g}; they must sum to at most 1 (the rest is the code default)"
+                f"label weights sum to {total:.12g}; they must sum to at most 1 (the rest is the code default)"
             )
         return labels
 
@@ -119,6 +138,19 @@ class VariableConfig(BaseModel):
     """JSON schema of the inputs of a templated value (kept for Logfire SDK compatibility)."""
     external: bool = False
     """Whether keys with only the ``read_external`` scope may evaluate it (through OFREP); served only when true."""
+
+    @field_validator("example")
+    @classmethod
+    def _finite_example(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not _lenient(info):
+            check_serialized(value, "example")
+        return value
+
+    @field_validator("json_schema", "template_inputs_schema")
+    @classmethod
+    def _finite_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        check_finite(value, "schema")
+        return value
 
     @model_validator(mode="after")
     def _check_references(self) -> VariableConfig:

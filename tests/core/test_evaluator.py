@@ -266,9 +266,14 @@ _values = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=5),
     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
 )  # fmt: skip
+_literals = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)  # fmt: skip
+"""Condition literals: JSON values (a config with NaN or Infinity is refused); attributes may be anything."""
 _condition = st.one_of(
-    st.builds(lambda v: {"kind": "value-equals", "attribute": "a", "value": v}, _values),
-    st.builds(lambda v: {"kind": "value-is-in", "attribute": "a", "values": v}, st.lists(_values, max_size=3)),
+    st.builds(lambda v: {"kind": "value-equals", "attribute": "a", "value": v}, _literals),
+    st.builds(lambda v: {"kind": "value-is-in", "attribute": "a", "values": v}, st.lists(_literals, max_size=3)),
     st.builds(lambda n: {"kind": "value-greater-than", "attribute": "a", "value": n}, st.integers()),
     st.just({"kind": "value-matches-regex", "attribute": "a", "pattern": "^x"}),
     st.just({"kind": "value-before", "attribute": "a", "value": "2024-01-01"}),

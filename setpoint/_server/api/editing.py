@@ -285,6 +285,7 @@ async def resolve(request: Request, body: ResolveIn, caller: Reader) -> dict[str
     snapshot = state.snapshots.cached(caller.project_id)
     if snapshot is None:
         snapshot = await run_in_threadpool(state.snapshots.get, caller.project_id)
+    # Off the event loop: evaluation is linear (RE2) but attributes and configs can be large.
     results = await run_in_threadpool(
         simulate.resolve,
         caller.project_id,

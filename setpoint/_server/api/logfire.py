@@ -100,7 +100,8 @@ def bulk_upsert_variables(request: Request, body: list[BulkVariableIn], caller: 
     present ones replaced, in one transaction. An item without ``labels`` keeps the variable's labels; an item
     with ``revision`` fails the whole request with 412 if the variable changed since. Answers the variables in
     request order."""
-    results = var_service.bulk_upsert(server_state(request).ctx, caller.project_id, body, caller.actor)
+    ctx, logfire = server_state(request).ctx, is_logfire_client(request)
+    results = var_service.bulk_upsert(ctx, caller.project_id, body, caller.actor, logfire_client=logfire)
     return Response(content=json.dumps([view.wire for view, _ in results]), media_type="application/json")
 
 
@@ -114,7 +115,15 @@ def get_variable(request: Request, name: str, caller: Reader) -> Response:
 def put_variable(request: Request, name: str, body: VariableIn, caller: Writer, if_match: IfMatch = None) -> Response:
     """Replace a variable's fields and labels (versions are immutable and kept)."""
     ctx = server_state(request).ctx
-    view = var_service.replace_variable(ctx, caller.project_id, name, body, caller.actor, parse_if_match(if_match))
+    view = var_service.replace_variable(
+        ctx,
+        caller.project_id,
+        name,
+        body,
+        caller.actor,
+        parse_if_match(if_match),
+        logfire_client=is_logfire_client(request),
+    )
     return _variable_response(view)
 
 

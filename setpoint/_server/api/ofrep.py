@@ -123,6 +123,11 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return any(c.strip().removeprefix("W/") in (etag, "*") for c in header.split(","))
 
 
+def _bulk_body(compiled: CompiledConfig, context: ofrep.Context, external_only: bool) -> bytes:
+    answer: dict[str, Any] = ofrep.evaluate_all(compiled, context, external_only=external_only)
+    return json.dumps(answer, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
 @_routes.post(
     "/evaluate/flags",
     summary="OFREP bulk evaluation (ETag / If-None-Match)",
@@ -139,8 +144,7 @@ async def evaluate_flags(request: Request, if_none_match: Annotated[str | None, 
         context = ofrep.parse(await request.body())
     except ofrep.ContextError as exc:
         return JSONResponse({"errorCode": exc.code, "errorDetails": exc.details}, status_code=400)
-    answer: dict[str, Any] = await run_in_threadpool(ofrep.evaluate_all, compiled, context, external_only=external_only)
-    body = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+    body = await run_in_threadpool(_bulk_body, compiled, context, external_only)
     etag = ofrep.bulk_etag(body)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if _etag_matches(if_none_match, etag):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from setpoint._server.services.changes import ChangeSink
+from setpoint._server.services.limits import Limits
 from setpoint._server.storage import Storage
 
 
@@ -14,3 +15,4 @@ class ServiceContext:
 
     storage: Storage
     sink: ChangeSink
+    limits: Limits = field(default_factory=Limits)

@@ -219,12 +219,12 @@ def _weights_message(where: str, labels: dict[str, Any]) -> str | None:
         if not isinstance(weight, int | float) or isinstance(weight, bool) or not math.isfinite(weight):
             return f"{where}: the weight of {label!r} must be a number"
         if weight < 0 or weight > 1:
-            return f"{where}: the weight of {label!r} is {weight * 100:g}%; each weight must be between 0% and 100%"
+            return f"{where}: the weight of {label!r} is {weight * 100:.12g}%; each weight must be between 0% and 100%"
         total += weight
     if total > 1 + 1e-9:
         return (
-            f"{where}: the weights add up to {total * 100:g}%, more than 100%; lower them so that they add up to "
-            "100% or less (the rest is served the code default)"
+            f"{where}: the weights add up to {total * 100:.12g}%, more than 100%; lower them so that they add up "
+            "to 100% or less (the rest is served the code default)"
         )
     return None
 

@@ -6,12 +6,16 @@ becomes its opposite kind; starts-with / ends-with / contains become an escaped 
 simple rules becomes one override per rule (a negated segment clause also requires the attribute to be present,
 since segment clauses never match a missing attribute). Any other override is left out and named in a warning that the
 API sends as the ``X-Logfire-Warning`` header.
+
+Writes from such a client go through `merge_logfire_overrides`: whatever the client was not served, or was
+served rewritten, is kept as stored (or the write is refused with 409), never silently dropped.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+from difflib import SequenceMatcher
 from typing import Any
 
 Conditions = list[dict[str, Any]]
@@ -155,3 +159,80 @@ def to_logfire(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 warnings.append(f"variable {name!r}: override {index} left out because {exc}")
         variables[name] = {**variable, "overrides": overrides}
     return {"variables": variables}, warnings
+
+
+class HiddenOverrideConflictError(Exception):
+    """A Logfire client's write changed part of an override it was served in rewritten form (message says which)."""
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form for comparing what a client sends with what it was served (1 and 1.0 compare equal)."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _canonical(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return ("[", *(_canonical(v) for v in value))
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def _served(override: dict[str, Any], segments: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        return rewrite_override(override, segments)
+    except NotExpressibleError:
+        return []
+
+
+def merge_logfire_overrides(
+    stored: list[dict[str, Any]], incoming: list[dict[str, Any]], segments: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The overrides to store when a Logfire client, which was served `to_logfire`'s form of ``stored``, sends
+    ``incoming``.
+
+    Overrides the client was never served (left out) are kept, at the same place relative to their neighbours;
+    overrides it was served rewritten (a negated condition turned into its opposite kind, a segment expanded
+    into one override per rule, a text condition as a regex) and sends back unchanged are stored in their
+    original form. An override the client dropped entirely is dropped, and new ones are stored as sent.
+    HiddenOverrideConflictError when the client changed or reordered only part of one rewritten override (its
+    original cannot be rebuilt from that).
+    """
+    groups = [(override, _served(override, segments)) for override in stored]
+    if all(len(served) == 1 and _canonical(served[0]) == _canonical(o) for o, served in groups):
+        return incoming  # the client saw everything as it is stored
+    served_keys = [_canonical(s) for _, served in groups for s in served]
+    incoming_keys = [_canonical(o) for o in incoming]
+    matcher = SequenceMatcher(None, served_keys, incoming_keys, autojunk=False)
+    position: dict[int, int] = {}
+    for block in matcher.get_matching_blocks():
+        for offset in range(block.size):
+            position[block.a + offset] = block.b + offset
+    gap: dict[int, int] = {}
+    for _tag, a1, a2, b1, _b2 in matcher.get_opcodes():
+        for a in range(a1, a2):
+            gap[a] = position.get(a, b1)
+
+    placed: list[tuple[tuple[int, int, int], dict[str, Any]]] = []
+    taken: set[int] = set()
+    anchor: tuple[int, int] = (-1, 1)  # where a left-out override goes: after the previous served one
+    first_served = 0
+    for index, (original, served) in enumerate(groups):
+        span = range(first_served, first_served + len(served))
+        first_served += len(served)
+        if not served:
+            placed.append(((*anchor, index), original))
+            continue
+        matched = [position[a] for a in span if a in position]
+        if not matched:  # the client removed this override
+            anchor = (gap[span.start], -1)
+            continue
+        if len(matched) != len(served) or matched != list(range(matched[0], matched[0] + len(matched))):
+            raise HiddenOverrideConflictError(
+                f"override {index} is served to Logfire clients as {len(served)} overrides (rewritten from "
+                "Setpoint-only conditions); change or reorder all of them together, or edit it with Setpoint"
+            )
+        placed.append(((matched[0], 0, 0), original))
+        taken.update(matched)
+        anchor = (matched[-1], 1)
+    placed.extend(((k, 0, 0), override) for k, override in enumerate(incoming) if k not in taken)
+    placed.sort(key=lambda item: item[0])
+    return [override for _, override in placed]

@@ -29,6 +29,7 @@ from typing import Any
 
 from setpoint._core.composed import evaluate_composed
 from setpoint._core.evaluator import CompiledConfig
+from setpoint._core.jsonvalues import loads_finite
 from setpoint.config import Rollout
 from setpoint.config._variables import WEIGHT_TOLERANCE
 
@@ -135,7 +136,7 @@ def evaluate_flag(
         body["reason"] = "DEFAULT"
         return 200, body
     try:
-        body["value"] = json.loads(composed.serialized_value)
+        body["value"] = loads_finite(composed.serialized_value)
     except ValueError as exc:
         return 400, _failure(key, "PARSE_ERROR", f"the value of {key!r} (label {ev.label!r}) is not JSON: {exc}")
     if variable.is_static and not composed.composed_from:

@@ -7,6 +7,7 @@ from typing import Any
 import jsonschema
 from pydantic import ValidationError
 
+from setpoint._core.jsonvalues import STORED_CONFIG, NonFiniteNumberError, check_finite, check_serialized
 from setpoint._server.services import input_limits
 from setpoint._server.services.errors import InvalidError
 from setpoint._server.services.wire import project_wire
@@ -33,7 +34,11 @@ def check_variable_config(data: dict[str, Any]) -> VariableConfig:
 
 
 def check_json_schema(schema: dict[str, Any], where: str) -> None:
-    """Reject a JSON schema that is not itself valid."""
+    """Reject a JSON schema that is not itself valid (or holds NaN or Infinity)."""
+    try:
+        check_finite(schema, where)
+    except NonFiniteNumberError as exc:
+        raise InvalidError(str(exc)) from None
     try:
         validator = jsonschema.validators.validator_for(schema)
         validator.check_schema(schema)
@@ -42,7 +47,11 @@ def check_json_schema(schema: dict[str, Any], where: str) -> None:
 
 
 def check_value(serialized_value: str, schema: dict[str, Any] | None, where: str) -> None:
-    """The value must be JSON and valid against ``schema`` (when there is one)."""
+    """The value must be JSON (finite numbers only) and valid against ``schema`` (when there is one)."""
+    try:
+        check_serialized(serialized_value, where)
+    except NonFiniteNumberError as exc:
+        raise InvalidError(str(exc), errors=[{"loc": "serialized_value", "msg": str(exc)}]) from None
     try:
         value = input_limits.loads(serialized_value, f"{where}: serialized_value")
     except ValueError as exc:
@@ -87,7 +96,7 @@ def check_project(tx: ReadTx, project_id: int) -> VariablesConfig:
     """
     data = project_wire(tx.load_project_state(project_id))
     try:
-        return VariablesConfig.model_validate(data)
+        return VariablesConfig.model_validate(data, context={STORED_CONFIG: True})
     except ValidationError as exc:
         errors = pydantic_errors(exc, "")
         summary = "; ".join(f"{e['loc'] or 'config'}: {e['msg']}" for e in errors)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from setpoint._server.services import audit
 from setpoint._server.services.changes import Change, EventName
@@ -21,6 +21,7 @@ from setpoint._server.services.errors import (
     PreconditionFailedError,
     ServiceError,
 )
+from setpoint._server.services.logfire_compat import HiddenOverrideConflictError, merge_logfire_overrides
 from setpoint._server.services.models import BulkVariableIn, LabelTargetIn, VariableIn, VersionIn
 from setpoint._server.services.templates import check_composition, check_not_referenced
 from setpoint._server.services.validation import check_json_schema, check_references, check_value, check_variable_config
@@ -141,7 +142,7 @@ def _resolve_version_targets(
         elif target.serialized_value in created:
             numbers[name] = created[target.serialized_value]
         else:
-            check_value(target.serialized_value, schema, f"label {name!r}")
+            check_value(target.serialized_value, schema, f"variable {variable.name!r}, label {name!r}")
             version = tx.create_version(variable.id, target.serialized_value, actor)
             created[target.serialized_value] = numbers[name] = version.version
     return numbers
@@ -221,10 +222,57 @@ def create_variable(ctx: ServiceContext, project_id: int, body: VariableIn, acto
     return view
 
 
+_Body = TypeVar("_Body", bound=VariableIn)
+
+_LOGFIRE_UNSENT = ("json_schema", "type_name", "aliases", "example", "template_inputs_schema")
+"""Fields the Logfire SDK leaves out of a PUT body when it has no value for them (it never sends type_name)."""
+
+
+def _label_target(wire: dict[str, Any]) -> LabelTargetIn:
+    if "ref" not in wire:
+        return LabelTargetIn(target_type="version", version=wire["version"])
+    if wire["ref"] in RESERVED_LABELS:
+        return LabelTargetIn(target_type=wire["ref"])
+    return LabelTargetIn(target_type="label", target_label=wire["ref"])
+
+
+def _keep_unseen(tx: WriteTx, project_id: int, current: Variable, body: _Body) -> _Body:
+    """A Logfire client's PUT with what that client never saw or cannot send kept from ``current``: overrides
+    it was not served (or was served rewritten), and the fields its SDK leaves out of the body."""
+    stored = current.fields.overrides
+    segments: dict[str, Any] = {}
+    if any(c.get("kind") in ("in-segment", "not-in-segment") for o in stored for c in o.get("conditions", [])):
+        segments = {record.key: record.data for record in tx.list_segments(project_id)}
+    try:
+        overrides = merge_logfire_overrides(stored, body.overrides, segments)
+    except HiddenOverrideConflictError as exc:
+        raise ConflictError(f"variable {current.name!r}: {exc}") from None
+    update: dict[str, Any] = {"overrides": overrides}
+    for field in _LOGFIRE_UNSENT:
+        if field not in body.model_fields_set:
+            update[field] = getattr(current.fields, field)
+    if "labels" not in body.model_fields_set:
+        wire_labels = read_variable_wire(tx, current)["labels"]
+        update["labels"] = {label: _label_target(target) for label, target in wire_labels.items()}
+    return body.model_copy(update=update)
+
+
 def replace_variable(
-    ctx: ServiceContext, project_id: int, name: str, body: VariableIn, actor: str, if_match: int | None = None
+    ctx: ServiceContext,
+    project_id: int,
+    name: str,
+    body: VariableIn,
+    actor: str,
+    if_match: int | None = None,
+    *,
+    logfire_client: bool = False,
 ) -> VariableView:
-    """Replace a variable's fields and labels (versions are kept: they are immutable)."""
+    """Replace a variable's fields and labels (versions are kept: they are immutable).
+
+    ``logfire_client``: the body comes from the Logfire SDK, which was served the Logfire-readable form of the
+    variable; what it was not served is kept (see `logfire_compat.merge_logfire_overrides`) or the write is
+    refused with 409, never dropped.
+    """
     if body.name != name:
         raise InvalidError(
             f"the body names {body.name!r} but the URL names {name!r}; renaming is not supported "
@@ -234,6 +282,8 @@ def replace_variable(
     with ctx.storage.write() as tx:
         current = _require(tx, project_id, name, lock=True)
         _check_if_match(current, if_match)
+        if logfire_client:
+            body = _keep_unseen(tx, project_id, current, body)
         view, change = _replace(ctx, tx, project_id, current, body, actor)
     ctx.sink.applied(change)
     return view
@@ -261,7 +311,7 @@ def _current_labels(tx: WriteTx, variable: Variable) -> dict[str, LabelTargetIn]
 
 
 def bulk_upsert(
-    ctx: ServiceContext, project_id: int, bodies: list[BulkVariableIn], actor: str
+    ctx: ServiceContext, project_id: int, bodies: list[BulkVariableIn], actor: str, *, logfire_client: bool = False
 ) -> list[tuple[VariableView, bool]]:
     """Create or replace many variables in one transaction: all of them change, or none does.
 
@@ -301,6 +351,8 @@ def bulk_upsert(
                     view, change = _insert(ctx, tx, project_id, body, actor, check=False)
                 else:
                     _check_if_match(current, body.revision)
+                    if logfire_client:  # what a Logfire client was not served is kept (see replace_variable)
+                        body = _keep_unseen(tx, project_id, current, body)
                     if "labels" not in body.model_fields_set:
                         body = body.model_copy(update={"labels": _current_labels(tx, current)})
                     view, change = _replace(ctx, tx, project_id, current, body, actor, check=False)

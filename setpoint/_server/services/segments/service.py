@@ -26,6 +26,7 @@ from setpoint._server.services.errors import (
     PreconditionFailedError,
     ServiceError,
 )
+from setpoint._server.services.limits import segment_problem
 from setpoint._server.services.segments.patch import PatchError, apply_instructions, validate_segment
 from setpoint._server.services.validation import check_project
 from setpoint._server.services.wire import project_wire
@@ -137,6 +138,9 @@ def _write(
     event: EventName,
 ) -> SegmentView:
     """Store ``segment`` (create when ``current`` is None), validate the project, audit and announce."""
+    problem = segment_problem(segment, ctx.limits)
+    if problem is not None:
+        raise SegmentInvalidError(problem)
     created_at = _created_at(current) if current is not None else datetime.now(UTC)
     with ctx.storage.write() as tx:
         expected = None if current is None else current.revision
@@ -262,5 +266,10 @@ def delete_segment(ctx: ServiceContext, project_id: int, key: str, actor: str, i
 
 
 def segment_history(ctx: ServiceContext, project_id: int, key: str, limit: int = 100) -> list[AuditEntry]:
-    """The audit entries of one segment, newest first (the segment may since have been deleted)."""
-    return audit.history(ctx, project_id, entity_type="segment", name=key, limit=limit)
+    """The audit entries of one segment, newest first (the segment may since have been deleted); 404 when the
+    segment neither exists nor ever did."""
+    with ctx.storage.read() as tx:
+        entries = tx.list_audit(project_id, entity_type="segment", entity_name=key, limit=limit)
+        if not entries and tx.get_segment(project_id, key) is None:
+            raise NotFoundError(f"segment {key!r} does not exist in this project")
+    return entries
