@@ -14,9 +14,10 @@ log = logging.getLogger("setpoint.server")
 
 
 class RollupJob:
-    """Runs `UsageStore.rollup` once shortly after start, then every ``interval`` seconds."""
+    """Runs `UsageStore.rollup` ``first_delay`` seconds after start (not at once: a server that is restarted
+    in a loop must not spend its start on it), then every ``interval`` seconds."""
 
-    def __init__(self, storage: Storage, settings: Settings, interval: float = 3600.0, first_delay: float = 5.0):
+    def __init__(self, storage: Storage, settings: Settings, interval: float = 3600.0, first_delay: float = 600.0):
         self.storage = storage
         self.settings = settings
         self.interval = interval
