@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Header, Path, Request
+from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from setpoint._server.auth import (
@@ -20,6 +23,18 @@ from setpoint._server.services.errors import InvalidError
 from setpoint._server.services.input_limits import DB_INT_MAX
 from setpoint._server.services.people.roles import ADMIN, EDITOR, VIEWER
 from setpoint._server.state import ServerState
+
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_datetime(value: object) -> object:
+    if isinstance(value, str) and not _ISO_DATETIME.match(value):
+        raise ValueError("give an ISO 8601 date and time with a zone, e.g. 2026-11-30T08:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+"""A time in a query: ISO 8601 text only (pydantic alone would also read a number as a Unix time)."""
 
 VersionNumber = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="A version number of the variable")]
 """A version number in a path (bounded like every stored integer: 422 beyond :data:`DB_INT_MAX`)."""

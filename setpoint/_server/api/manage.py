@@ -5,12 +5,11 @@ Versions, diffs, targeting and restores are in ``editing.py``."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from setpoint._server.api.deps import IfMatch, parse_if_match, reader, server_state, writer
+from setpoint._server.api.deps import IfMatch, IsoDateTime, parse_if_match, reader, server_state, writer
 from setpoint._server.auth import Principal, require_role
 from setpoint._server.services import audit
 from setpoint._server.services import variables as var_service
@@ -65,8 +64,8 @@ def audit_history(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     person: Annotated[str | None, Query(description="A person's email or id")] = None,
     variable: Annotated[str | None, Query(max_length=200, description="One variable's entries")] = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601 with a zone; entries at or after")] = None,
-    until: Annotated[datetime | None, Query(description="ISO 8601 with a zone; entries before")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="ISO 8601 with a zone; entries at or after")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="ISO 8601 with a zone; entries before")] = None,
     instance: Annotated[bool, Query(description="The instance events (people, logins): owners only")] = False,
 ) -> list[dict[str, Any]]:
     """Who changed what and when (``who``: the person, or "key X of person Y"), with the JSON before and after;

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from setpoint._server.api.deps import reader, server_state, writer
+from setpoint._server.api.deps import IsoDateTime, reader, server_state, writer
 from setpoint._server.auth import Principal
 from setpoint._server.services.errors import InvalidError
 from setpoint._server.services.usage import ingest, refs, report
@@ -43,8 +43,8 @@ def get_usage(
     request: Request,
     caller: Reader,
     variable: Annotated[str, Query(min_length=1, max_length=128)],
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+    end: Annotated[IsoDateTime | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """Hourly buckets for ranges up to 3 days, daily beyond (default: the last 7 days)."""
     default_start, default_end = report.default_range()
