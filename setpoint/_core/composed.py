@@ -38,16 +38,32 @@ class ComposedEvaluation:
 
 
 class ConfigResolver:
-    """Resolves ``@{references}@`` against a compiled config for one targeting key and attributes."""
+    """Resolves ``@{references}@`` against a compiled config for one targeting key and attributes.
 
-    __slots__ = ("attributes", "compiled", "targeting_key")
+    With ``external_only`` (an evaluation for a ``read_external`` key) a variable not marked external has no
+    value: an external variable cannot leak an internal fragment's text to a client-side key.
+    """
 
-    def __init__(self, compiled: CompiledConfig, targeting_key: str | None, attributes: Mapping[str, Any] | None):
+    __slots__ = ("attributes", "compiled", "external_only", "targeting_key")
+
+    def __init__(
+        self,
+        compiled: CompiledConfig,
+        targeting_key: str | None,
+        attributes: Mapping[str, Any] | None,
+        *,
+        external_only: bool = False,
+    ):
         self.compiled = compiled
         self.targeting_key = targeting_key
         self.attributes = attributes
+        self.external_only = external_only
 
     def __call__(self, name: str) -> templates.RefResolution:
+        if self.external_only:
+            variable = self.compiled.get(name)
+            if variable is None or not variable.config.external:
+                return templates.RefResolution(None, reason="other_error")
         ev = self.compiled.evaluate(name, self.targeting_key, self.attributes)
         if ev.serialized_value is None:
             return templates.RefResolution(None, reason="code_default")
@@ -62,8 +78,10 @@ def evaluate_composed(
     *,
     label: str | None = None,
     inputs: Mapping[str, Any] | None = None,
+    external_only: bool = False,
 ) -> ComposedEvaluation:
-    """Evaluate ``name`` and compose its value; with ``inputs``, also render its ``{{fields}}``."""
+    """Evaluate ``name`` and compose its value; with ``inputs``, also render its ``{{fields}}``. With
+    ``external_only``, references to variables not marked external cannot be expanded (`ConfigResolver`)."""
     ev = compiled.evaluate(name, targeting_key, attributes, label=label)
     serialized = ev.serialized_value
     if serialized is None:
@@ -72,7 +90,10 @@ def evaluate_composed(
     if templates.has_references(serialized):
         try:
             serialized, composed = templates.compose(
-                serialized, name, ConfigResolver(compiled, targeting_key, attributes), strict=True
+                serialized,
+                name,
+                ConfigResolver(compiled, targeting_key, attributes, external_only=external_only),
+                strict=True,
             )
         except Exception as exc:  # CompositionError; never let a stored value break an evaluation
             attempted = getattr(exc, "composed_from", ())

@@ -105,6 +105,33 @@ def test_internal_variables_answer_exactly_like_absent_ones(
         assert [f["key"] for f in bulk["flags"]] == ["internal_prompt", "new_checkout", "ui_theme"]
 
 
+def test_an_external_variable_composes_only_external_fragments_for_a_read_external_key(
+    server: ServerProcess, project: Project, setup: str
+) -> None:
+    """A client-side key never receives an internal fragment's text through an ``@{reference}@``."""
+    with server.client(project) as client:
+        client.post("/v1/variables/", json=body("public_footer", "Thanks!", external=True)).raise_for_status()
+        client.post(
+            "/v1/variables/", json=body("leaky_banner", "Hi. @{internal_prompt}@", external=True)
+        ).raise_for_status()
+        client.post(
+            "/v1/variables/", json=body("safe_banner", "Hi. @{public_footer}@", external=True)
+        ).raise_for_status()
+    context = {"context": {"targetingKey": "u1"}}
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {setup}"}, timeout=10) as client:
+        safe = client.post("/ofrep/v1/evaluate/flags/safe_banner", json=context)
+        assert safe.status_code == 200 and safe.json()["value"] == "Hi. Thanks!"
+        leaky = client.post("/ofrep/v1/evaluate/flags/leaky_banner", json=context)
+        assert leaky.status_code == 400 and leaky.json()["errorCode"] == "GENERAL"
+        assert "internal_prompt" not in leaky.text and "You are secret." not in leaky.text
+        bulk = client.post("/ofrep/v1/evaluate/flags", json=context)
+        assert "You are secret." not in bulk.text
+    # A read key (backend) composes the internal fragment as usual.
+    with server.client(project, project.ro_key) as client:
+        full = client.post("/ofrep/v1/evaluate/flags/leaky_banner", json=context)
+        assert full.status_code == 200 and full.json()["value"] == "Hi. You are secret."
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [

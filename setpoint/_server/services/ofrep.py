@@ -109,7 +109,7 @@ def evaluate_flag(
     variable = compiled.get(key)
     if variable is None or (external_only and not variable.config.external):
         return 404, _failure(key, "FLAG_NOT_FOUND", f"no variable (flag) called {key!r} in this project")
-    composed = evaluate_composed(compiled, key, context.targeting_key, context.attributes)
+    composed = evaluate_composed(compiled, key, context.targeting_key, context.attributes, external_only=external_only)
     ev = composed.evaluation
     config = variable.config
     rollout = config.rollout if ev.override_index is None else config.overrides[ev.override_index].rollout
