@@ -12,6 +12,8 @@ import pytest
 from setpoint._server.services.changes import ChangeSink
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.usage import report
+from setpoint._server.services.usage.rollup import RollupJob
+from setpoint._server.settings import Settings
 from setpoint._server.storage import Storage, open_storage, sqlite_url
 from setpoint._server.storage.records import Variable, VariableFields
 from setpoint._server.storage.usage import CountRow, VariableUsage
@@ -82,6 +84,18 @@ def test_rollup_folds_old_hours_into_days_once_and_expires(storage: Storage) -> 
         7,
     ]
     assert "ancient" not in usage.summaries(project, processes_since=NOW - timedelta(days=1000))
+
+
+def test_the_rollup_job_uses_the_configured_windows(storage: Storage) -> None:
+    project = _project(storage)
+    storage.usage.record(
+        project, [CountRow("flag", "a", 1, "resolved", 4)], instance_id="i", sdk="s", at=NOW - timedelta(days=10)
+    )
+    keep_hours = RollupJob(storage, Settings(usage_hourly_days=30, usage_retention_days=400))
+    assert keep_hours.run_once(NOW) == (0, 0)
+    short = RollupJob(storage, Settings(usage_hourly_days=7, usage_retention_days=9))
+    assert short.run_once(NOW) == (1, 1)  # folded into its day, then past retention
+    assert storage.usage.buckets(project, "flag", NOW - timedelta(days=60), NOW) == []
 
 
 def test_series_buckets_hourly_or_daily_with_split(storage: Storage) -> None:
