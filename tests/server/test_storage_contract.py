@@ -248,6 +248,52 @@ def test_segments_are_json_documents_with_revisions(storage: Storage) -> None:
         assert tx.list_segments(project.id) == []
 
 
+def test_variables_named_or_aliased_reads_only_those_exactly(storage: Storage) -> None:
+    project, other = _project(storage), _project(storage)
+    with storage.write() as tx:
+        tx.insert_variable(project.id, "a", VariableFields(aliases=["old_a", "a_v1"]))
+        tx.insert_variable(project.id, "b", VariableFields(aliases=["old_a_x"]))  # contains "old_a", not equal
+        tx.insert_variable(project.id, "c", VariableFields())
+        tx.insert_variable(other.id, "d", VariableFields(aliases=["old_a"]))  # another project
+    with storage.read() as tx:
+        assert tx.variables_named_or_aliased(project.id, ["old_a"]) == {"a": ["old_a", "a_v1"]}
+        assert tx.variables_named_or_aliased(project.id, ["c", "old_a_x"]) == {"c": [], "b": ["old_a_x"]}
+        assert tx.variables_named_or_aliased(project.id, ["old%", "a_v_"]) == {}  # LIKE wildcards are literal
+        assert tx.variables_named_or_aliased(project.id, []) == {}
+
+
+def test_segment_referrers_are_exact(storage: Storage) -> None:
+    project, other = _project(storage), _project(storage)
+
+    def uses(kind: str, key: str) -> VariableFields:
+        condition = {"kind": kind, "segment": key}
+        return VariableFields(overrides=[{"conditions": [condition], "rollout": {"labels": {}}}])
+
+    def matching(*keys: str) -> dict[str, object]:
+        return {"rules": [{"clauses": [{"attribute": "key", "op": "segmentMatch", "values": list(keys)}]}]}
+
+    with storage.write() as tx:
+        tx.insert_variable(project.id, "in_beta", uses("in-segment", "beta"))
+        tx.insert_variable(project.id, "not_in_beta", uses("not-in-segment", "beta"))
+        tx.insert_variable(project.id, "in_beta2", uses("in-segment", "beta2"))  # "beta" is a substring only
+        other_fields = VariableFields(
+            overrides=[
+                {
+                    "conditions": [{"kind": "value-equals", "attribute": "beta", "value": "beta"}],
+                    "rollout": {"labels": {}},
+                }
+            ]
+        )
+        tx.insert_variable(project.id, "mentions_beta", other_fields)  # names "beta", but not as a segment
+        tx.insert_variable(other.id, "elsewhere", uses("in-segment", "beta"))
+        for key, data in [("beta", {}), ("beta2", {}), ("wider", matching("x", "beta")), ("w2", matching("beta2"))]:
+            tx.put_segment(project.id, key, {"key": key, **data}, None)
+    with storage.read() as tx:
+        assert tx.segment_referrers(project.id, "beta") == (["in_beta", "not_in_beta"], ["wider"])
+        assert tx.segment_referrers(project.id, "beta2") == (["in_beta2"], ["w2"])
+        assert tx.segment_referrers(project.id, "wider") == ([], [])
+
+
 def test_audit_history_keeps_who_when_before_after(storage: Storage) -> None:
     project = _project(storage)
     with storage.read() as tx:

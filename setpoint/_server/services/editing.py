@@ -2,8 +2,9 @@
 label deletion, targeting (rollout + ordered overrides), description and aliases.
 
 Every function is one write transaction that locks the variable row, refuses a stale ``if_match`` revision
-(412, never a silent overwrite), validates the whole project config before committing, records the change
-in the audit history and announces it (snapshot rebuild, SSE).
+(412, never a silent overwrite), validates what the change touches (the variable and its references:
+`check_variable_write`, whatever the project's size) before committing, records the change in the audit
+history and announces it (snapshot update, SSE).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from setpoint._server.services.changes import Change
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import InvalidError, NotFoundError, PreconditionFailedError
 from setpoint._server.services.templates import check_composition
-from setpoint._server.services.validation import check_project, check_value, check_variable_config
+from setpoint._server.services.validation import check_value, check_variable_config, check_variable_write
 from setpoint._server.services.variables import VariableView, effective_schema
 from setpoint._server.services.wire import read_variable_wire
 from setpoint._server.storage import StaleRevisionError, WriteTx
@@ -68,8 +69,7 @@ def apply_change(
         except StaleRevisionError:
             raise PreconditionFailedError(stale_message(name, current.revision + 1, current.revision)) from None
         after = read_variable_wire(tx, variable)
-        check_variable_config(after)
-        check_project(tx, project_id)
+        check_variable_write(tx, project_id, after)
         check_composition(tx, project_id, after)
         audit.record(tx, project_id, actor, action, "variable", name, before, after)
         change = Change(project_id=project_id, entity="variable", event="updated", name=name)

@@ -15,7 +15,7 @@ from setpoint._server.services.editing import check_revision, require, stale_mes
 from setpoint._server.services.errors import ConflictError, InvalidError, PreconditionFailedError
 from setpoint._server.services.models import VariableIn
 from setpoint._server.services.templates import check_not_referenced
-from setpoint._server.services.validation import check_json_schema, check_project
+from setpoint._server.services.validation import check_json_schema, check_variable_write
 from setpoint._server.services.variables import VariableView
 from setpoint._server.services.wire import read_variable_wire
 from setpoint._server.storage import AlreadyExistsError, StaleRevisionError
@@ -120,7 +120,7 @@ def rename_variable(
         except StaleRevisionError:
             raise PreconditionFailedError(stale_message(name, current.revision + 1, current.revision)) from None
         after = read_variable_wire(tx, renamed)
-        check_project(tx, project_id)
+        check_variable_write(tx, project_id, after)
         audit.record(tx, project_id, actor, "rename", "variable", name, before, after)
         audit.record(tx, project_id, actor, "rename", "variable", new_name, before, after)
         gone = Change(project_id=project_id, entity="variable", event="deleted", name=name)

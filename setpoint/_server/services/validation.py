@@ -12,7 +12,7 @@ from setpoint._server.services import input_limits
 from setpoint._server.services.errors import InvalidError
 from setpoint._server.services.wire import project_wire
 from setpoint._server.storage import ReadTx
-from setpoint.config import VariableConfig, VariablesConfig
+from setpoint.config import Segment, VariableConfig, VariablesConfig
 
 
 def pydantic_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
@@ -74,7 +74,12 @@ def check_value(serialized_value: str, schema: dict[str, Any] | None, where: str
 def check_references(tx: ReadTx, project_id: int, config: VariableConfig) -> None:
     """What one variable's config cannot check alone: its aliases against the project's other variables (and
     theirs against its name), and that the segments its overrides name exist."""
-    taken = {name: aliases for name, aliases in tx.variable_aliases(project_id).items() if name != config.name}
+    names = {config.name, *(config.aliases or ())}
+    taken = {
+        name: aliases
+        for name, aliases in tx.variables_named_or_aliased(project_id, names).items()
+        if name != config.name
+    }
     for alias in config.aliases or ():
         if alias in taken:
             raise InvalidError(f"alias {alias!r} of {config.name!r} is the name of another variable; choose another")
@@ -84,15 +89,64 @@ def check_references(tx: ReadTx, project_id: int, config: VariableConfig) -> Non
     owner = next((name for name, aliases in taken.items() if config.name in aliases), None)
     if owner is not None:
         raise InvalidError(f"{config.name!r} is an alias of variable {owner!r}; remove the alias there first")
-    missing = sorted(config.segment_references() - tx.segment_keys(project_id))
+    referenced = config.segment_references()
+    missing = sorted(referenced - tx.segment_keys(project_id)) if referenced else []
     if missing:
         raise InvalidError(f"overrides name unknown segment(s) {', '.join(missing)}; create them first")
+
+
+def check_variable_write(tx: ReadTx, project_id: int, data: dict[str, Any]) -> VariableConfig:
+    """Everything a write of one variable must pass before it commits, looking only at what it touches: the
+    variable's own config (labels, refs, rollout, overrides) and its references to the rest of the project
+    (aliases, segments). Its cost does not depend on the size of the project.
+
+    Every write of a variable goes through `check_references` (creates and replaces call it directly with the
+    config they validated): that is the place for further checks of references to the rest of the project.
+    """
+    config = check_variable_config(data)
+    check_references(tx, project_id, config)
+    return config
+
+
+def _stored_segment_references(data: dict[str, Any]) -> set[str]:
+    """`Segment.referenced_segments` of a stored (already validated) segment document, without re-validating it."""
+    return {
+        str(value)
+        for rule in data.get("rules") or []
+        for clause in rule.get("clauses") or []
+        if clause.get("op") == "segmentMatch"
+        for value in clause.get("values") or []
+    }
+
+
+def check_segment_write(tx: ReadTx, project_id: int, segment: Segment) -> None:
+    """A stored (or about to be stored) segment's references: the segments it names exist and it is not part
+    of a cycle. Only the segments reachable from it are read (the rest of the graph was acyclic already)."""
+    missing: list[str] = []
+    seen: set[str] = set()
+    stack = [(child, [segment.key, child]) for child in sorted(segment.referenced_segments())]
+    while stack:
+        key, path = stack.pop()
+        if key == segment.key:
+            raise InvalidError(f"segments refer to each other in a cycle: {' -> '.join(path)}")
+        if key in seen:
+            continue
+        seen.add(key)
+        record = tx.get_segment(project_id, key)
+        if record is None:
+            missing.append(key)
+            continue
+        children = _stored_segment_references(record.data)
+        stack.extend((child, [*path, child]) for child in sorted(children))
+    if missing:
+        raise InvalidError(f"segment {segment.key!r} refers to unknown segment(s): {', '.join(sorted(missing))}")
 
 
 def check_project(tx: ReadTx, project_id: int) -> VariablesConfig:
     """Validate a project's whole config as it would be served (aliases, segment references) inside ``tx``.
 
-    Called before a write commits, so a served snapshot always validates.
+    Reads and validates the whole project: writes use `check_variable_write` / `check_segment_write`, which
+    look only at what a change touches.
     """
     data = project_wire(tx.load_project_state(project_id))
     try:

@@ -9,6 +9,7 @@ that make version numbering gapless and unique (SQLite: ``BEGIN IMMEDIATE``; Pos
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -109,6 +110,18 @@ class ReadTx(ABC):
     def variables_mentioning(self, project_id: int, text: str) -> list[str]:
         """Names of the project's variables with a version whose value contains ``text`` (sorted). A cheap
         pre-filter (one query): callers confirm each candidate by parsing its served values."""
+
+    @abstractmethod
+    def variables_named_or_aliased(self, project_id: int, names: Collection[str]) -> dict[str, list[str]]:
+        """The variables (name -> aliases) that are called one of ``names`` or list one of them as an alias.
+
+        Reads only those variables, so checking one variable's names costs the same in any project size."""
+
+    @abstractmethod
+    def segment_referrers(self, project_id: int, key: str) -> tuple[list[str], list[str]]:
+        """(variables whose overrides name segment ``key``, other segments whose rules name it), each sorted.
+
+        Reads only the rows that mention ``key``."""
 
     @abstractmethod
     def segment_keys(self, project_id: int) -> set[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -137,6 +139,50 @@ class SqlReadTx(ReadTx):
             .order_by(v.name)
         )
         return list(self.conn.execute(stmt).scalars())
+
+    def variables_named_or_aliased(self, project_id: int, names: Collection[str]) -> dict[str, list[str]]:
+        wanted = set(names)
+        if not wanted:
+            return {}
+        c = t.variables.c
+        # Aliases are a JSON list in a text column: a LIKE finds the candidates, the exact test is below.
+        mentions = [c.aliases.contains(json.dumps(name), autoescape=True) for name in sorted(wanted)]
+        stmt = sa.select(c.name, c.aliases).where(c.project_id == project_id, sa.or_(c.name.in_(wanted), *mentions))
+        found: dict[str, list[str]] = {}
+        for row in self.conn.execute(stmt):
+            aliases = _load(row.aliases) or []
+            if row.name in wanted or wanted.intersection(aliases):
+                found[row.name] = aliases
+        return found
+
+    def segment_referrers(self, project_id: int, key: str) -> tuple[list[str], list[str]]:
+        v = t.variables.c
+        stmt = sa.select(v.name, v.overrides).where(
+            v.project_id == project_id, v.overrides.contains(json.dumps(key), autoescape=True)
+        )
+        variables = sorted(
+            row.name
+            for row in self.conn.execute(stmt)
+            if any(
+                condition.get("kind") in ("in-segment", "not-in-segment") and condition.get("segment") == key
+                for override in json.loads(row.overrides)
+                for condition in override.get("conditions") or []
+            )
+        )
+        s = t.segments.c
+        stmt = sa.select(s.key, s.data).where(
+            s.project_id == project_id, s.key != key, s.data.contains(json.dumps(key), autoescape=True)
+        )
+        segments = sorted(
+            row.key
+            for row in self.conn.execute(stmt)
+            if any(
+                clause.get("op") == "segmentMatch" and key in (clause.get("values") or [])
+                for rule in json.loads(row.data).get("rules") or []
+                for clause in rule.get("clauses") or []
+            )
+        )
+        return variables, segments
 
     def segment_keys(self, project_id: int) -> set[str]:
         c = t.segments.c

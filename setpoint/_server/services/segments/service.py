@@ -1,10 +1,10 @@
 """Segments: create, replace, patch (semantic-patch instructions), delete, list, history.
 
 A segment is stored as its `setpoint.config.Segment` JSON document plus ``created_at``. Every write is one
-transaction that validates the whole project config (unknown segment references and reference cycles are
-refused with 400 naming them) before it commits, is audited, and is announced to the snapshot cache and the
-SSE streams. A segment that a variable's override or another segment refers to cannot be deleted (409 naming
-them).
+transaction that validates what it touches (the segment and the segments it reaches: unknown references and
+cycles are refused with 400 naming them) before it commits, is audited, and is announced to the snapshot cache
+and the SSE streams. A segment that a variable's override or another segment refers to cannot be deleted (409
+naming them; only the rows that mention it are read).
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from setpoint._server.services.errors import (
 )
 from setpoint._server.services.limits import segment_problem
 from setpoint._server.services.segments.patch import PatchError, apply_instructions, validate_segment
-from setpoint._server.services.validation import check_project
-from setpoint._server.services.wire import project_wire
+from setpoint._server.services.validation import check_segment_write
 from setpoint._server.storage import AlreadyExistsError, ReadTx, StaleRevisionError, WriteTx
 from setpoint._server.storage.records import AuditEntry
 from setpoint._server.storage.records import Segment as SegmentRecord
-from setpoint.config import Segment, VariablesConfig
+from setpoint.config import Segment
 
 __all__ = [
     "SegmentInvalidError",
@@ -121,9 +120,9 @@ def _check_if_match(record: SegmentRecord, if_match: int | None) -> None:
         )
 
 
-def _check_config(tx: WriteTx, project_id: int) -> None:
+def _check_segment(tx: WriteTx, project_id: int, segment: Segment) -> None:
     try:
-        check_project(tx, project_id)
+        check_segment_write(tx, project_id, segment)
     except InvalidError as exc:
         raise SegmentInvalidError(exc.message, errors=exc.errors) from None
 
@@ -152,7 +151,7 @@ def _write(
             raise _StaleError(
                 f"segment {segment.key!r} was changed by someone else at the same time; fetch it and retry"
             ) from None
-        _check_config(tx, project_id)
+        _check_segment(tx, project_id, segment)
         before = None if current is None else _view(current).wire
         action = "create" if current is None else "update"
         audit.record(tx, project_id, actor, action, "segment", segment.key, before, segment.model_dump(mode="json"))
@@ -236,19 +235,12 @@ def _patch(
     raise AssertionError("unreachable")
 
 
-def _referrers(config: VariablesConfig, key: str) -> tuple[list[str], list[str]]:
-    variables = sorted(v.name for v in config.variables.values() if key in v.segment_references())
-    segments = sorted(s.key for s in config.segments.values() if s.key != key and key in s.referenced_segments())
-    return variables, segments
-
-
 def delete_segment(ctx: ServiceContext, project_id: int, key: str, actor: str, if_match: int | None = None) -> None:
     """Delete a segment; 409 naming the variables (overrides) and segments that still refer to it."""
     with ctx.storage.write() as tx:
         current = _require(tx, project_id, key)
         _check_if_match(current, if_match)
-        config = VariablesConfig.model_validate(project_wire(tx.load_project_state(project_id)))
-        variables, segments = _referrers(config, key)
+        variables, segments = tx.segment_referrers(project_id, key)
         if variables or segments:
             users = [f"variable(s) {', '.join(variables)}"] if variables else []
             users += [f"segment(s) {', '.join(segments)}"] if segments else []
@@ -258,7 +250,6 @@ def delete_segment(ctx: ServiceContext, project_id: int, key: str, actor: str, i
             )
         before = _view(current).wire
         tx.delete_segment(project_id, key)
-        _check_config(tx, project_id)
         audit.record(tx, project_id, actor, "delete", "segment", key, before, None)
         change = Change(project_id=project_id, entity="segment", event="deleted", name=key)
         ctx.sink.record(tx, change)
