@@ -288,10 +288,10 @@ def test_segment_referrers_are_exact(storage: Storage) -> None:
         tx.insert_variable(other.id, "elsewhere", uses("in-segment", "beta"))
         for key, data in [("beta", {}), ("beta2", {}), ("wider", matching("x", "beta")), ("w2", matching("beta2"))]:
             tx.put_segment(project.id, key, {"key": key, **data}, None)
-    with storage.read() as tx:
-        assert tx.segment_referrers(project.id, "beta") == (["in_beta", "not_in_beta"], ["wider"])
-        assert tx.segment_referrers(project.id, "beta2") == (["in_beta2"], ["w2"])
-        assert tx.segment_referrers(project.id, "wider") == ([], [])
+    with storage.read() as reader:
+        assert reader.segment_referrers(project.id, "beta") == (["in_beta", "not_in_beta"], ["wider"])
+        assert reader.segment_referrers(project.id, "beta2") == (["in_beta2"], ["w2"])
+        assert reader.segment_referrers(project.id, "wider") == ([], [])
 
 
 def test_audit_history_keeps_who_when_before_after(storage: Storage) -> None:

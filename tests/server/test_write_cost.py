@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -40,7 +40,7 @@ class Cost:
     """What one write did: SQL statements run, and which variables were validated (by name)."""
 
     statements: int = 0
-    validated: Counter[str] | None = None
+    validated: Counter[str] = field(default_factory=Counter)
 
 
 class Meter:
@@ -56,7 +56,7 @@ class Meter:
         meter = self
 
         def counting(self: VariableConfig, start: str, ref: Any) -> None:
-            if meter._active is not None and meter._active.validated is not None:
+            if meter._active is not None:
                 meter._active.validated[self.name] += 1
             original(self, start, ref)
 
@@ -68,7 +68,7 @@ class Meter:
 
     @contextmanager
     def measure(self) -> Iterator[Cost]:
-        cost = Cost(validated=Counter())
+        cost = Cost()
         self._active = cost
         try:
             yield cost
@@ -157,10 +157,9 @@ def test_every_write_costs_the_same_at_10_and_1000_variables(storage: Storage, m
         assert at_10.statements < 40, (name, at_10.statements)
     # Variable writes validate only the variable written (renamed: under its new name); segment writes none.
     for name in ("new_version", "targeting", "move_label", "aliases", "replace"):
-        assert costs[name][1].validated is not None
         assert set(costs[name][1].validated) <= {"var_00005", "var_00007"}, name
         assert 0 < sum(costs[name][1].validated.values()) <= 3 * 2, (name, costs[name][1].validated)  # 2 ref labels
-    assert set(costs["rename"][1].validated or {}) == {"var_six"}
+    assert set(costs["rename"][1].validated) == {"var_six"}
     assert not costs["segment_replace"][1].validated and not costs["segment_delete"][1].validated
 
 
