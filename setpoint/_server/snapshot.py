@@ -1,104 +1,313 @@
-"""Each project's served config, held in memory and rebuilt on change: a fetch does no database work.
+"""Each project's served config, held in memory and updated per change: a fetch does no database work.
 
-A snapshot keeps the validated ``VariablesConfig``, its JSON bytes and ETag, and the same for the form
-served to Logfire SDK clients. The ETag is a hash of the bytes, so it changes exactly when the content does.
+A project's snapshot is assembled from parts kept per variable and per segment: each variable's JSON in
+Setpoint's form and in the form served to Logfire SDK clients (with that variable's warnings), and its
+validated `VariableConfig`. A change of a variable re-reads and re-serializes that variable only; a change of
+a segment re-reads the segment and re-serializes (Logfire form) only the variables whose overrides name it.
+The bodies are then joined from the parts, their ETags are hashes of the parts' hashes (so they change
+exactly when the content does, and every server process computes the same ones), and each compressed body
+(gzip, brotli) is built at most once per snapshot, when a client first asks for it.
+
+Changes are queued (`mark`) and applied by the next `get` (in a worker thread, never on the event loop);
+`cached` returns None while changes are pending, so a stale snapshot is never served.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import brotli
 
 from setpoint._core.jsonvalues import STORED_CONFIG
-from setpoint._server.services.logfire_compat import to_logfire
-from setpoint._server.services.wire import project_wire
-from setpoint._server.storage import Storage
-from setpoint.config import VariablesConfig
+from setpoint._server.services.logfire_compat import variable_to_logfire
+from setpoint._server.services.wire import project_wire, read_variable_wire, segment_wire
+from setpoint._server.storage import ReadTx, Storage
+from setpoint.config import Segment, VariableConfig, VariablesConfig
+
+Encoding = Literal["gzip", "br"]
+MIN_COMPRESSED_SIZE = 1024
+"""Bodies smaller than this are always sent as they are."""
+GZIP_LEVEL = 6
+BROTLI_QUALITY = 5
+"""Brotli's default (11) is far slower for a few percent smaller output; 5 beats gzip -6 on size and speed."""
 
 
-def _encode(data: dict[str, Any]) -> tuple[bytes, str]:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+_STORED = {STORED_CONFIG: True}
+"""Read what storage holds leniently (values and patterns from before stricter checks must not break a project)."""
 
 
-@dataclass(frozen=True)
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class VariablePart:
+    """One variable as served: both forms' JSON with their hashes, the Logfire warnings, the config."""
+
+    native: bytes
+    native_digest: bytes
+    logfire: bytes
+    logfire_digest: bytes
+    warnings: tuple[str, ...]
+    config: VariableConfig
+    segments: frozenset[str]
+    """The segments its overrides name (whose change re-serializes its Logfire form)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPart:
+    """One segment as served."""
+
+    wire: dict[str, Any]
+    json: bytes
+    digest: bytes
+    model: Segment
+
+
 class Variant:
-    """One serialized form of a config."""
+    """One serialized form of a config: its body, ETag and warnings, and its compressed bodies (built once,
+    on first use: `encoded` for the cached one, `encode` to build it in a worker thread)."""
 
-    body: bytes
-    etag: str
-    warnings: tuple[str, ...] = ()
+    __slots__ = ("_encoded", "_lock", "body", "etag", "warnings")
+
+    def __init__(self, body: bytes, etag: str, warnings: tuple[str, ...] = ()) -> None:
+        self.body = body
+        self.etag = etag
+        self.warnings = warnings
+        self._encoded: dict[Encoding, bytes] = {}
+        self._lock = threading.Lock()
+
+    def encoded(self, encoding: Encoding) -> bytes | None:
+        """The body compressed with ``encoding`` if it was built already (no work: safe on the event loop)."""
+        return self._encoded.get(encoding)
+
+    def encode(self, encoding: Encoding) -> bytes:
+        """The body compressed with ``encoding``, built on the first call (blocking: call from a worker)."""
+        with self._lock:
+            found = self._encoded.get(encoding)
+            if found is None:
+                if encoding == "gzip":
+                    found = gzip.compress(self.body, GZIP_LEVEL, mtime=0)
+                else:
+                    found = brotli.compress(self.body, quality=BROTLI_QUALITY)
+                self._encoded[encoding] = found
+            return found
 
 
-@dataclass(frozen=True)
+def _assemble(
+    variables: Iterable[tuple[str, bytes, bytes]], segments: Iterable[tuple[str, bytes, bytes]]
+) -> tuple[bytes, str]:
+    """The body ``{"variables":{...}[,"segments":{...}]}`` joined from (name, JSON, hash) parts, and its ETag."""
+    hasher = hashlib.sha256()
+    chunks: list[bytes] = [b'{"variables":{']
+    for i, (name, data, digest) in enumerate(variables):
+        key = _json(name)
+        chunks.extend((b"," if i else b"", key, b":", data))
+        hasher.update(key)
+        hasher.update(digest)
+    chunks.append(b"}")
+    segment_list = list(segments)
+    if segment_list:
+        hasher.update(b"\x00segments")
+        chunks.append(b',"segments":{')
+        for i, (key_text, data, digest) in enumerate(segment_list):
+            key = _json(key_text)
+            chunks.extend((b"," if i else b"", key, b":", data))
+            hasher.update(key)
+            hasher.update(digest)
+        chunks.append(b"}")
+    chunks.append(b"}")
+    return b"".join(chunks), '"' + hasher.hexdigest()[:32] + '"'
+
+
 class Snapshot:
-    """A project's config as served: Setpoint's form and the Logfire-compatible form."""
+    """A project's config as served: Setpoint's form and the Logfire-compatible form, and the parts they were
+    assembled from (the next snapshot reuses every part that did not change)."""
 
-    project_id: int
-    config: VariablesConfig
-    native: Variant
-    logfire: Variant
+    __slots__ = ("_config", "logfire", "native", "project_id", "segments", "variables")
+
+    def __init__(
+        self, project_id: int, variables: Mapping[str, VariablePart], segments: Mapping[str, SegmentPart]
+    ) -> None:
+        self.project_id = project_id
+        self.variables = variables
+        self.segments = segments
+        names = sorted(variables)
+        keys = sorted(segments)
+        seg_parts = [(k, segments[k].json, segments[k].digest) for k in keys]
+        body, etag = _assemble(((n, variables[n].native, variables[n].native_digest) for n in names), seg_parts)
+        self.native = Variant(body, etag)
+        body, etag = _assemble(((n, variables[n].logfire, variables[n].logfire_digest) for n in names), [])
+        warnings = tuple(w for n in names for w in variables[n].warnings)
+        self.logfire = Variant(body, etag, warnings)
+        self._config: VariablesConfig | None = None
+
+    @property
+    def config(self) -> VariablesConfig:
+        """The validated config (assembled from the per-variable configs without validating them again)."""
+        if self._config is None:
+            self._config = VariablesConfig.model_construct(
+                variables={n: self.variables[n].config for n in sorted(self.variables)},
+                segments={k: self.segments[k].model for k in sorted(self.segments)},
+            )
+        return self._config
 
 
-def build_snapshot(storage: Storage, project_id: int) -> Snapshot:
-    """Read a project and build its snapshot (one read transaction)."""
-    with storage.read() as tx:
-        state = tx.load_project_state(project_id)
-    data = project_wire(state)
-    config = VariablesConfig.model_validate(data, context={STORED_CONFIG: True})
-    logfire_data, warnings = to_logfire(data)
-    native = Variant(*_encode(data))
-    logfire = Variant(*_encode(logfire_data), warnings=tuple(warnings))
-    return Snapshot(project_id=project_id, config=config, native=native, logfire=logfire)
+@dataclass
+class _Counters:
+    """What the cache did: variable parts serialized, segment parts serialized, full project loads."""
+
+    variables: int = 0
+    segments: int = 0
+    full_loads: int = 0
+
+
+def _segment_part(wire: dict[str, Any]) -> SegmentPart:
+    model = Segment.model_validate(wire, context=_STORED)
+    data = _json(wire)
+    return SegmentPart(wire=wire, json=data, digest=_digest(data), model=model)
+
+
+def _variable_part(wire: dict[str, Any], segments: Mapping[str, SegmentPart]) -> VariablePart:
+    config = VariableConfig.model_validate(wire, context=_STORED)
+    native = _json(wire)
+    logfire_wire, warnings = variable_to_logfire(config.name, wire, {k: s.wire for k, s in segments.items()})
+    logfire = _json(logfire_wire)
+    return VariablePart(
+        native=native,
+        native_digest=_digest(native),
+        logfire=logfire,
+        logfire_digest=_digest(logfire),
+        warnings=tuple(warnings),
+        config=config,
+        segments=frozenset(config.segment_references()),
+    )
+
+
+@dataclass
+class _Pending:
+    variables: set[str] = field(default_factory=set)
+    segments: set[str] = field(default_factory=set)
 
 
 class SnapshotCache:
-    """Snapshots by project id; ``invalidate`` drops one, the next ``get`` rebuilds it.
-
-    A generation counter per project stops a rebuild that started before a change from storing stale data.
-    """
+    """Snapshots by project id. ``mark`` queues a change of one variable or segment, ``invalidate`` drops a
+    project's snapshot (the next ``get`` loads the project in full); ``get`` applies what is queued."""
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
         self._snapshots: dict[int, Snapshot] = {}
-        self._generations: dict[int, int] = {}
+        self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
         self._build_locks: dict[int, threading.Lock] = {}
+        self._building: set[int] = set()
+        self._epochs: dict[int, int] = {}
+        self.counters = _Counters()
 
     def cached(self, project_id: int) -> Snapshot | None:
-        """The snapshot if it is built (no I/O, safe on the event loop)."""
+        """The snapshot if it is built and current (no I/O, safe on the event loop)."""
+        if project_id in self._pending:
+            return None
         return self._snapshots.get(project_id)
 
     def get(self, project_id: int) -> Snapshot:
-        """The snapshot, built from the database when missing (blocking: call from a worker thread)."""
-        snapshot = self._snapshots.get(project_id)
+        """The current snapshot: built from the database when missing, updated with the queued changes
+        (blocking: call from a worker thread)."""
+        snapshot = self.cached(project_id)
         if snapshot is not None:
             return snapshot
         with self._lock:
             build_lock = self._build_locks.setdefault(project_id, threading.Lock())
         with build_lock:
-            snapshot = self._snapshots.get(project_id)
-            if snapshot is not None:
-                return snapshot
-            generation = self._generations.get(project_id, 0)
-            snapshot = build_snapshot(self._storage, project_id)
             with self._lock:
-                if self._generations.get(project_id, 0) == generation:
-                    self._snapshots[project_id] = snapshot
-            return snapshot
+                snapshot = self._snapshots.get(project_id)
+                pending = self._pending.pop(project_id, None)
+                if snapshot is not None and pending is None:
+                    return snapshot
+                epoch = self._epochs.get(project_id, 0)
+                self._building.add(project_id)  # changes marked from now on are queued for the next get
+            stored = False
+            try:
+                with self._storage.read() as tx:
+                    if snapshot is None:
+                        snapshot = self._load(tx, project_id)
+                    elif pending is not None:
+                        snapshot = self._update(tx, snapshot, pending)
+                with self._lock:
+                    if self._epochs.get(project_id, 0) == epoch:  # not invalidated meanwhile
+                        self._snapshots[project_id] = snapshot
+                        stored = True
+                return snapshot
+            finally:
+                with self._lock:
+                    self._building.discard(project_id)
+                    if not stored and pending is not None and project_id in self._snapshots:
+                        queued = self._pending.setdefault(project_id, _Pending())  # try again next time
+                        queued.variables |= pending.variables
+                        queued.segments |= pending.segments
+
+    def _load(self, tx: ReadTx, project_id: int) -> Snapshot:
+        self.counters.full_loads += 1
+        data = project_wire(tx.load_project_state(project_id))
+        segments = {key: _segment_part(wire) for key, wire in data.get("segments", {}).items()}
+        self.counters.segments += len(segments)
+        variables = {name: _variable_part(wire, segments) for name, wire in data["variables"].items()}
+        self.counters.variables += len(variables)
+        return Snapshot(project_id, variables, segments)
+
+    def _update(self, tx: ReadTx, snapshot: Snapshot, pending: _Pending) -> Snapshot:
+        project_id = snapshot.project_id
+        segments = dict(snapshot.segments)
+        for key in pending.segments:
+            record = tx.get_segment(project_id, key)
+            if record is None:
+                segments.pop(key, None)
+            else:
+                segments[key] = _segment_part(segment_wire(record))
+                self.counters.segments += 1
+        variables = dict(snapshot.variables)
+        names = set(pending.variables)
+        if pending.segments:  # the Logfire form of a variable depends on the segments it names
+            names |= {name for name, part in variables.items() if part.segments & pending.segments}
+        for name in names:
+            variable = tx.get_variable(project_id, name)
+            if variable is None:
+                variables.pop(name, None)
+                continue
+            variables[name] = _variable_part(read_variable_wire(tx, variable), segments)
+            self.counters.variables += 1
+        return Snapshot(project_id, variables, segments)
+
+    def mark(self, project_id: int, entity: str, name: str) -> None:
+        """Queue a change of variable or segment ``name`` (any thread; no I/O). Nothing to do for a project
+        whose snapshot is not built: its first ``get`` loads it in full."""
+        with self._lock:
+            if project_id not in self._snapshots and project_id not in self._building:
+                return
+            pending = self._pending.setdefault(project_id, _Pending())
+            (pending.segments if entity == "segment" else pending.variables).add(name)
 
     def invalidate(self, project_id: int) -> None:
-        """Forget a project's snapshot (its config changed)."""
+        """Forget a project's snapshot (the next ``get`` loads it in full)."""
         with self._lock:
-            self._generations[project_id] = self._generations.get(project_id, 0) + 1
+            self._epochs[project_id] = self._epochs.get(project_id, 0) + 1
             self._snapshots.pop(project_id, None)
+            self._pending.pop(project_id, None)
 
     def invalidate_all(self) -> None:
         """Forget every snapshot (e.g. after missing notifications while disconnected)."""
         with self._lock:
-            for project_id in list(self._snapshots) + list(self._generations):
-                self._generations[project_id] = self._generations.get(project_id, 0) + 1
+            for project_id in set(self._snapshots) | set(self._pending) | self._building:
+                self._epochs[project_id] = self._epochs.get(project_id, 0) + 1
             self._snapshots.clear()
+            self._pending.clear()

@@ -53,7 +53,7 @@ class ServerState:
 
     def _on_change(self, change: Change) -> None:
         if change.affects_config:
-            self.snapshots.invalidate(change.project_id)
+            self.snapshots.mark(change.project_id, change.entity, change.name)
         if change.entity == "api_key":
             self.keys.invalidate(change.name)
             if change.event == "deleted":  # revoked: its open SSE streams end too
@@ -98,8 +98,8 @@ class ServerState:
             self.keys.invalidate()
             self._recheck_streams()
         elif entry.entity_type in ("variable", "segment") and entry.project_id is not None:
-            # Also sees this process's own writes: a rebuild with an unchanged ETag, harmless.
-            self.snapshots.invalidate(entry.project_id)
+            # Also sees this process's own writes: that one variable re-read with an unchanged ETag, harmless.
+            self.snapshots.mark(entry.project_id, entry.entity_type, entry.entity_name)
 
     def start(self) -> None:
         """Start cross-process change delivery (LISTEN on PostgreSQL, audit polling on SQLite) and the usage

@@ -22,17 +22,13 @@ from setpoint._server.services.errors import ConflictError, InvalidError, Precon
 from setpoint._server.services.models import VariableIn
 from setpoint._server.services.segments import service as segments
 from setpoint._server.storage import Storage
-from setpoint._server.storage.records import LabelTarget, VariableFields
+from setpoint._server.storage.records import LabelTarget
 from setpoint._server.storage.sql import SqlStorage
 from setpoint.config import VariableConfig
 from tests.server.conftest import BACKENDS
+from tests.server.scale_support import BETA_OVERRIDE, fill_project
 
 pytestmark = pytest.mark.parametrize("storage", BACKENDS, indirect=True)
-
-BETA_OVERRIDE = {
-    "conditions": [{"kind": "in-segment", "segment": "beta"}],
-    "rollout": {"labels": {"prod": 1.0}},
-}
 
 
 @dataclass
@@ -77,19 +73,9 @@ class Meter:
 
 
 def _fill(ctx: ServiceContext, size: int) -> int:
-    """A project of ``size`` variables (each: one version, a pinned label ``prod``, a ref label ``current``;
-    every tenth one targets segment ``beta``) and two segments, written in one transaction."""
     with ctx.storage.write() as tx:
         project = tx.create_project(f"p-{uuid.uuid4().hex[:10]}")
-        tx.put_segment(project.id, "beta", {"key": "beta", "name": "Beta", "included": ["u1"]}, None)
-        tx.put_segment(project.id, "gamma", {"key": "gamma", "name": "Gamma", "included": ["u2"]}, None)
-        for i in range(size):
-            overrides = [BETA_OVERRIDE] if i % 10 == 0 else []
-            fields = VariableFields(rollout={"labels": {"prod": 1.0}}, overrides=overrides)
-            variable = tx.insert_variable(project.id, f"var_{i:05d}", fields)
-            tx.create_version(variable.id, f'{{"n": {i}}}', "seed")
-            tx.set_label(variable.id, "prod", LabelTarget("version", version=1), "seed")
-            tx.set_label(variable.id, "current", LabelTarget("latest"), "seed")
+    fill_project(ctx.storage, project.id, size)
     return project.id
 
 

@@ -25,7 +25,7 @@ from setpoint._server.auth import AuthError, Principal
 from setpoint._server.services import types as type_service
 from setpoint._server.services import variables as var_service
 from setpoint._server.services.models import BulkVariableIn, VariableIn, VariableTypeIn
-from setpoint._server.snapshot import Snapshot
+from setpoint._server.snapshot import MIN_COMPRESSED_SIZE, Encoding, Snapshot
 
 router = APIRouter(prefix="/v1", tags=["logfire-compatible"])
 
@@ -35,10 +35,12 @@ Admin = Annotated[Principal, Depends(project_admin)]
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (also with a ``-gzip`` / ``-br`` suffix, as sent compressed)."""
     if header is None:
         return False
-    candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
-    return "*" in candidates or etag in candidates
+    candidates = {c.strip().removeprefix("W/") for c in header.split(",")}
+    base = etag[:-1]
+    return bool({"*", etag, f'{base}-gzip"', f'{base}-br"'} & candidates)
 
 
 _IF_NONE_MATCH_DOC = {
@@ -62,7 +64,8 @@ _IF_NONE_MATCH_DOC = {
     openapi_extra=_IF_NONE_MATCH_DOC,
 )
 async def get_variables(request: Request) -> Response:
-    """Served from the in-memory snapshot; Logfire SDK clients get the Logfire-compatible form."""
+    """Served from the in-memory snapshot; Logfire SDK clients get the Logfire-compatible form. Compressed
+    (brotli, else gzip) when the client accepts it; each compressed body is built once per snapshot."""
     caller = await principal(request, "read")
     if_none_match = request.headers.get("if-none-match")
     state = server_state(request)
@@ -70,12 +73,45 @@ async def get_variables(request: Request) -> Response:
     if snapshot is None:
         snapshot = await run_in_threadpool(state.snapshots.get, caller.project_id)
     variant = snapshot.logfire if is_logfire_client(request) else snapshot.native
-    headers = {"ETag": variant.etag, "Cache-Control": "no-cache", "Vary": "User-Agent, Authorization"}
+    encoding = None
+    if len(variant.body) >= MIN_COMPRESSED_SIZE:
+        encoding = choose_encoding(request.headers.get("accept-encoding"))
+    etag = variant.etag if encoding is None else f'{variant.etag[:-1]}-{encoding}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "User-Agent, Authorization, Accept-Encoding"}
     if variant.warnings:
         headers["X-Logfire-Warning"] = " | ".join(variant.warnings).encode("ascii", "replace").decode()
     if _etag_matches(if_none_match, variant.etag):
         return Response(status_code=304, headers=headers)
-    return Response(content=variant.body, media_type="application/json", headers=headers)
+    if encoding is None:
+        return Response(content=variant.body, media_type="application/json", headers=headers)
+    body = variant.encoded(encoding)
+    if body is None:
+        body = await run_in_threadpool(variant.encode, encoding)
+    headers["Content-Encoding"] = encoding
+    return Response(content=body, media_type="application/json", headers=headers)
+
+
+def choose_encoding(accept_encoding: str | None) -> Encoding | None:
+    """The compression to use for a client's ``Accept-Encoding``: brotli, else gzip, else none."""
+    if not accept_encoding:
+        return None
+    accepted: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, _, params = item.strip().partition(";")
+        quality = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                quality = float(params[2:])
+            except ValueError:
+                quality = 0.0
+        accepted[name.strip().lower()] = quality
+    wildcard = accepted.get("*", 0.0)
+    if accepted.get("br", wildcard) > 0:
+        return "br"
+    if accepted.get("gzip", wildcard) > 0:
+        return "gzip"
+    return None
 
 
 def _variable_response(view: var_service.VariableView, status_code: int = 200) -> Response:

@@ -145,19 +145,28 @@ def rewrite_override(override: dict[str, Any], segments: dict[str, Any]) -> list
     ]
 
 
+def variable_to_logfire(
+    name: str, variable: dict[str, Any], segments: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The Logfire-readable form of one variable and the warnings about what was left out."""
+    warnings: list[str] = []
+    overrides: list[dict[str, Any]] = []
+    for index, override in enumerate(variable.get("overrides", [])):
+        try:
+            overrides.extend(rewrite_override(override, segments))
+        except NotExpressibleError as exc:
+            warnings.append(f"variable {name!r}: override {index} left out because {exc}")
+    return {**variable, "overrides": overrides}, warnings
+
+
 def to_logfire(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The Logfire-readable form of a project config and the warnings about what was left out."""
     segments: dict[str, Any] = config.get("segments", {})
     warnings: list[str] = []
     variables: dict[str, Any] = {}
     for name, variable in config["variables"].items():
-        overrides: list[dict[str, Any]] = []
-        for index, override in enumerate(variable.get("overrides", [])):
-            try:
-                overrides.extend(rewrite_override(override, segments))
-            except NotExpressibleError as exc:
-                warnings.append(f"variable {name!r}: override {index} left out because {exc}")
-        variables[name] = {**variable, "overrides": overrides}
+        variables[name], found = variable_to_logfire(name, variable, segments)
+        warnings.extend(found)
     return {"variables": variables}, warnings
 
 
