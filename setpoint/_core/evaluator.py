@@ -9,7 +9,7 @@ returns one of those prebuilt answers.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -254,7 +254,7 @@ def _follow(config: VariableConfig, label: str) -> tuple[int | None, str | None]
 class CompiledConfig:
     """A whole `VariablesConfig`, compiled. Immutable; build a new one when the config changes."""
 
-    __slots__ = ("_variables", "config", "segments")
+    __slots__ = ("_variables", "config", "recompiled", "segments")
 
     def __init__(self, config: VariablesConfig) -> None:
         self.config = config
@@ -262,10 +262,31 @@ class CompiledConfig:
         variables: dict[str, CompiledVariable] = {}
         for name, variable in config.variables.items():
             variables[name] = CompiledVariable(variable, self.segments)
-        for variable in config.variables.values():
-            for alias in variable.aliases or ():
-                variables.setdefault(alias, variables[variable.name])
-        self._variables = variables
+        self._variables = _with_aliases(config, variables)
+        self.recompiled = len(config.variables)
+        """How many variables were compiled to build this (all of them, or what `updated` had to redo)."""
+
+    def updated(self, config: VariablesConfig, variables: Collection[str], segments: Collection[str]) -> CompiledConfig:
+        """``config`` compiled, reusing this compiled config for what did not change: only the variables named
+        in ``variables`` (changed, added or removed) are compiled again, and, when ``segments`` changed, the
+        segments and the variables whose overrides name a segment."""
+        new = object.__new__(CompiledConfig)
+        new.config = config
+        new.segments = compile_segments(config.segments) if segments else self.segments
+        redo = set(variables)
+        if segments:
+            redo.update(name for name, variable in config.variables.items() if variable.segment_references())
+        compiled: dict[str, CompiledVariable] = {}
+        count = 0
+        for name, variable in config.variables.items():
+            previous = self._variables.get(name)
+            if previous is None or name in redo or previous.name != name:
+                previous = CompiledVariable(variable, new.segments)
+                count += 1
+            compiled[name] = previous
+        new._variables = _with_aliases(config, compiled)
+        new.recompiled = count
+        return new
 
     def get(self, name: str) -> CompiledVariable | None:
         """The compiled variable called ``name`` (or aliased so)."""
@@ -288,6 +309,13 @@ class CompiledConfig:
         if variable is None:
             return Evaluation(name, None, None, None, "code_default", "unknown_variable")
         return variable.evaluate(targeting_key, attributes, label)
+
+
+def _with_aliases(config: VariablesConfig, variables: dict[str, CompiledVariable]) -> dict[str, CompiledVariable]:
+    for variable in config.variables.values():
+        for alias in variable.aliases or ():
+            variables.setdefault(alias, variables[variable.name])
+    return variables
 
 
 def compile_config(config: VariablesConfig) -> CompiledConfig:

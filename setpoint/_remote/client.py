@@ -192,9 +192,10 @@ class RemoteClient:
         except httpx.TransportError as exc:
             raise unreachable(self.url, exc) from None
 
-    def fetch_config(self, etag: str | None = None) -> Fetched:
-        """``GET /v1/variables/`` (conditional on ``etag``)."""
-        return read_fetch(self._send("GET", VARIABLES_PATH, headers=fetch_headers(etag)))
+    def fetch_config(self, etag: str | None = None, *, delta: bool = False) -> Fetched:
+        """``GET /v1/variables/`` (conditional on ``etag``); with ``delta``, only what changed since ``etag``."""
+        params = {"since": etag} if delta and etag else None
+        return read_fetch(self._send("GET", VARIABLES_PATH, headers=fetch_headers(etag), params=params))
 
     def get_config(self) -> VariablesConfig:
         """The whole config of the project, validated."""
@@ -257,7 +258,7 @@ class RemoteClient:
         check(self._send("DELETE", f"{SEGMENTS_PATH}{key}/"), f"deleting segment {key!r}")
 
 
-async def fetch_config_async(options: RemoteOptions, etag: str | None = None) -> Fetched:
+async def fetch_config_async(options: RemoteOptions, etag: str | None = None, *, delta: bool = False) -> Fetched:
     """The async twin of `RemoteClient.fetch_config` (a short-lived client: it belongs to the running loop)."""
     url = options.resolved_url()
     async with httpx.AsyncClient(
@@ -266,7 +267,8 @@ async def fetch_config_async(options: RemoteOptions, etag: str | None = None) ->
         timeout=options.request_timeout.total_seconds(),
     ) as http:
         try:
-            response = await http.get(VARIABLES_PATH, headers=fetch_headers(etag))
+            params = {"since": etag} if delta and etag else None
+            response = await http.get(VARIABLES_PATH, headers=fetch_headers(etag), params=params)
         except httpx.TransportError as exc:
             raise unreachable(url, exc) from None
     return read_fetch(response)

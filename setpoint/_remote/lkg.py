@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from setpoint.config import Segment, VariableConfig, VariablesConfig
 
-__all__ = ["InvalidResponseError", "Merged", "merge_response"]
+__all__ = ["InvalidResponseError", "Merged", "MergedDelta", "is_delta", "merge_delta", "merge_response"]
 
 _CONTEXT = {"allow_unknown_conditions": True}
 
@@ -109,3 +109,82 @@ def _fit_to_previous(
             continue
         result = candidate
     return VariablesConfig(variables=result, segments=previous.segments)
+
+
+@dataclass(frozen=True)
+class MergedDelta:
+    """The config after applying a delta, what it touched (for recompiling only that), and the problems."""
+
+    config: VariablesConfig
+    variables: frozenset[str]
+    """Variables changed, added or removed."""
+    segments: frozenset[str]
+    """Segments changed, added or removed."""
+    problems: list[str] = field(default_factory=list)
+
+
+def is_delta(data: Any) -> bool:
+    """Whether a response is a delta (``GET /v1/variables/?since=...``) rather than a whole config."""
+    return isinstance(data, dict) and isinstance(data.get("delta"), dict)
+
+
+def _names(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidResponseError(f"the delta's `{key}` is not a list of names")
+    return value
+
+
+def _items(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise InvalidResponseError(f"the delta's `{key}` is not an object")
+    return value
+
+
+def merge_delta(previous: VariablesConfig, data: Any) -> MergedDelta:
+    """``previous`` with a delta applied: only the variables and segments it carries are validated (each on
+    its own, keeping its last good version when invalid). Raises `InvalidResponseError` when the delta is
+    malformed or the result does not fit together: then fetch the whole config instead."""
+    if not is_delta(data):
+        raise InvalidResponseError("the response is not a delta")
+    raw_variables, raw_segments = _items(data, "variables"), _items(data, "segments")
+    removed, removed_segments = _names(data, "removed"), _names(data, "removed_segments")
+    problems: list[str] = []
+    variables = dict(previous.variables)
+    variables.update(
+        _merge_items(
+            "variable",
+            raw_variables,
+            previous.variables,
+            lambda item: VariableConfig.model_validate(item, context=_CONTEXT),
+            problems,
+        )
+    )
+    for name in removed:
+        variables.pop(name, None)
+    segments = dict(previous.segments)
+    segments.update(
+        _merge_items(
+            "segment",
+            raw_segments,
+            previous.segments,
+            lambda item: Segment.model_validate(item, context=_CONTEXT),
+            problems,
+        )
+    )
+    for key in removed_segments:
+        segments.pop(key, None)
+    # The parts were validated one by one: check that they fit together (names, aliases, segment references)
+    # without validating every part again.
+    config = VariablesConfig.model_construct(variables=variables, segments=segments)
+    try:
+        config._check_consistency()  # type: ignore[operator]  # the model validator's own function
+    except ValueError as exc:
+        raise InvalidResponseError(f"the config after the delta is inconsistent: {exc}") from None
+    return MergedDelta(
+        config,
+        frozenset(raw_variables) | frozenset(removed),
+        frozenset(raw_segments) | frozenset(removed_segments),
+        problems,
+    )

@@ -31,7 +31,7 @@ from setpoint._remote.client import (
     is_transient,
     request_headers,
 )
-from setpoint._remote.lkg import InvalidResponseError, merge_response
+from setpoint._remote.lkg import InvalidResponseError, is_delta, merge_delta, merge_response
 from setpoint._remote.options import RemoteOptions
 from setpoint._remote.sse import Backoff, listen
 from setpoint._remote.usage import UsageReporter
@@ -171,7 +171,7 @@ class RemoteProvider(Provider):
                 return
             seq = self._next_seq()
             try:
-                fetched = self._client.fetch_config(self._etag)
+                fetched = self._client.fetch_config(self._etag, delta=self.compiled is not None)
             except RemoteError as exc:
                 with self._apply_lock:
                     self._fetch_failed(exc)
@@ -186,7 +186,7 @@ class RemoteProvider(Provider):
             return
         seq = self._next_seq()
         try:
-            fetched = await fetch_config_async(self.options, self._etag)
+            fetched = await fetch_config_async(self.options, self._etag, delta=self.compiled is not None)
         except RemoteError as exc:
             with self._apply_lock:
                 self._fetch_failed(exc)
@@ -218,6 +218,8 @@ class RemoteProvider(Provider):
                     self._etag = None
                     self._last_fetch = float("-inf")
                 return None
+            if is_delta(fetched.data):
+                return self._apply_delta(fetched)
             try:
                 merged = merge_response(self.config, fetched.data)
             except InvalidResponseError as exc:
@@ -234,6 +236,27 @@ class RemoteProvider(Provider):
             return merged.config
         finally:
             self._ready.set()
+
+    def _apply_delta(self, fetched: Fetched) -> VariablesConfig | None:
+        """Apply what changed since the config we hold, recompiling only that (apply lock held)."""
+        compiled = self.compiled
+        try:
+            if compiled is None:
+                raise InvalidResponseError("a delta arrived, but no config is held to apply it to")
+            merged = merge_delta(compiled.config, fetched.data)
+        except InvalidResponseError as exc:
+            logger.info("cannot apply the delta from %s (%s); fetching the whole config", self.url, exc)
+            self._etag = None
+            self._last_fetch = float("-inf")  # the next refresh fetches everything
+            self._request_refresh()
+            return None
+        for problem in merged.problems:
+            self._warn(f"config from {self.url}: {problem}")
+        self._etag = fetched.etag
+        self.last_error = None
+        self.compiled = compiled.updated(merged.config, merged.variables, merged.segments)
+        self.source = "server"
+        return merged.config
 
     def _fetch_failed(self, exc: RemoteError) -> None:
         self.last_error = exc

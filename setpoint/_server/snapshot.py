@@ -130,18 +130,37 @@ def _assemble(
     return b"".join(chunks), '"' + hasher.hexdigest()[:32] + '"'
 
 
-class Snapshot:
-    """A project's config as served: Setpoint's form and the Logfire-compatible form, and the parts they were
-    assembled from (the next snapshot reuses every part that did not change)."""
+HISTORY = 64
+"""How many changes back a delta (``GET /v1/variables/?since=<ETag>``) can start from."""
 
-    __slots__ = ("_config", "logfire", "native", "project_id", "segments", "variables")
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One change between two snapshots: the ETag (Setpoint form) before it and what it touched."""
+
+    etag: str
+    variables: frozenset[str]
+    segments: frozenset[str]
+
+
+class Snapshot:
+    """A project's config as served: Setpoint's form and the Logfire-compatible form, the parts they were
+    assembled from (the next snapshot reuses every part that did not change), and the recent changes that led
+    to it (`delta`)."""
+
+    __slots__ = ("_config", "history", "logfire", "native", "project_id", "segments", "variables")
 
     def __init__(
-        self, project_id: int, variables: Mapping[str, VariablePart], segments: Mapping[str, SegmentPart]
+        self,
+        project_id: int,
+        variables: Mapping[str, VariablePart],
+        segments: Mapping[str, SegmentPart],
+        history: tuple[Step, ...] = (),
     ) -> None:
         self.project_id = project_id
         self.variables = variables
         self.segments = segments
+        self.history = history
         names = sorted(variables)
         keys = sorted(segments)
         seg_parts = [(k, segments[k].json, segments[k].digest) for k in keys]
@@ -151,6 +170,31 @@ class Snapshot:
         warnings = tuple(w for n in names for w in variables[n].warnings)
         self.logfire = Variant(body, etag, warnings)
         self._config: VariablesConfig | None = None
+
+    def delta(self, since: str) -> bytes | None:
+        """What changed since the snapshot whose Setpoint-form ETag is ``since``, as JSON:
+        ``{"delta": {"since": ...}, "variables": {changed}, "removed": [names], "segments": {changed},
+        "removed_segments": [keys]}``; None when ``since`` is not among the recent snapshots (send it all)."""
+        for index in range(len(self.history) - 1, -1, -1):
+            if self.history[index].etag == since:
+                break
+        else:
+            return None
+        names: set[str] = set()
+        keys: set[str] = set()
+        for step in self.history[index:]:
+            names |= step.variables
+            keys |= step.segments
+        changed = [(n, self.variables[n].native) for n in sorted(names) if n in self.variables]
+        removed = sorted(n for n in names if n not in self.variables)
+        changed_segments = [(k, self.segments[k].json) for k in sorted(keys) if k in self.segments]
+        removed_segments = sorted(k for k in keys if k not in self.segments)
+        chunks = [b'{"delta":{"since":', _json(since), b'},"variables":{']
+        chunks.append(b",".join(_json(n) + b":" + data for n, data in changed))
+        chunks.extend((b'},"removed":', _json(removed), b',"segments":{'))
+        chunks.append(b",".join(_json(k) + b":" + data for k, data in changed_segments))
+        chunks.extend((b'},"removed_segments":', _json(removed_segments), b"}"))
+        return b"".join(chunks)
 
     @property
     def config(self) -> VariablesConfig:
@@ -192,6 +236,19 @@ def _variable_part(wire: dict[str, Any], segments: Mapping[str, SegmentPart]) ->
         config=config,
         segments=frozenset(config.segment_references()),
     )
+
+
+def _changed(before: Mapping[str, Any], after: Mapping[str, Any], names: Iterable[str], digest: Any) -> frozenset[str]:
+    """Which of ``names`` were added, removed or changed (Setpoint form) between two snapshots' parts."""
+    changed = set()
+    for name in names:
+        old, new = before.get(name), after.get(name)
+        if old is None or new is None:
+            if old is not new:
+                changed.add(name)
+        elif digest(old) != digest(new):
+            changed.add(name)
+    return frozenset(changed)
 
 
 @dataclass
@@ -286,7 +343,15 @@ class SnapshotCache:
                 continue
             variables[name] = _variable_part(read_variable_wire(tx, variable), segments)
             self.counters.variables += 1
-        return Snapshot(project_id, variables, segments)
+        updated = Snapshot(project_id, variables, segments, snapshot.history)
+        if updated.native.etag != snapshot.native.etag:
+            step = Step(
+                snapshot.native.etag,
+                _changed(snapshot.variables, variables, names, lambda part: part.native_digest),
+                _changed(snapshot.segments, segments, pending.segments, lambda part: part.digest),
+            )
+            updated.history = (*snapshot.history[-(HISTORY - 1) :], step)
+        return updated
 
     def mark(self, project_id: int, entity: str, name: str) -> None:
         """Queue a change of variable or segment ``name`` (any thread; no I/O). Nothing to do for a project

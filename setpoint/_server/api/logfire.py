@@ -34,6 +34,14 @@ Writer = Annotated[Principal, Depends(writer)]
 Admin = Annotated[Principal, Depends(project_admin)]
 
 
+def _without_encoding(etag: str) -> str:
+    """An ETag as sent with a compressed body (``"...-gzip"``, ``"...-br"``) back to the body's own."""
+    for suffix in ('-gzip"', '-br"'):
+        if etag.endswith(suffix):
+            return etag[: -len(suffix)] + '"'
+    return etag
+
+
 def _etag_matches(header: str | None, etag: str) -> bool:
     """Whether ``If-None-Match`` names ``etag`` (also with a ``-gzip`` / ``-br`` suffix, as sent compressed)."""
     if header is None:
@@ -51,7 +59,16 @@ _IF_NONE_MATCH_DOC = {
             "required": False,
             "schema": {"type": "string"},
             "description": "The ETag of the config you hold: 304 and no body when it is still current",
-        }
+        },
+        {
+            "name": "since",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "The ETag of the config you hold (Setpoint form): answer with only what changed since "
+            '(`{"delta": {"since": ...}, "variables": {...}, "removed": [...], "segments": {...}, '
+            '"removed_segments": [...]}`), or with the whole config when that ETag is too old or unknown',
+        },
     ]
 }
 
@@ -65,14 +82,24 @@ _IF_NONE_MATCH_DOC = {
 )
 async def get_variables(request: Request) -> Response:
     """Served from the in-memory snapshot; Logfire SDK clients get the Logfire-compatible form. Compressed
-    (brotli, else gzip) when the client accepts it; each compressed body is built once per snapshot."""
+    (brotli, else gzip) when the client accepts it; each compressed body is built once per snapshot. With
+    ``?since=<ETag>`` (Setpoint SDK) only what changed since that config, when the server still knows it."""
     caller = await principal(request, "read")
     if_none_match = request.headers.get("if-none-match")
     state = server_state(request)
     snapshot: Snapshot | None = state.snapshots.cached(caller.project_id)
     if snapshot is None:
         snapshot = await run_in_threadpool(state.snapshots.get, caller.project_id)
-    variant = snapshot.logfire if is_logfire_client(request) else snapshot.native
+    logfire_client = is_logfire_client(request)
+    variant = snapshot.logfire if logfire_client else snapshot.native
+    since = None if logfire_client else request.query_params.get("since")
+    if since:
+        if _etag_matches(since, variant.etag) or _etag_matches(if_none_match, variant.etag):
+            return Response(status_code=304, headers={"ETag": variant.etag, "Cache-Control": "no-cache"})
+        delta = snapshot.delta(_without_encoding(since.strip().removeprefix("W/")))
+        if delta is not None:
+            headers = {"ETag": variant.etag, "Cache-Control": "no-cache", "Vary": "User-Agent, Authorization"}
+            return Response(content=delta, media_type="application/json", headers=headers)
     encoding = None
     if len(variant.body) >= MIN_COMPRESSED_SIZE:
         encoding = choose_encoding(request.headers.get("accept-encoding"))
