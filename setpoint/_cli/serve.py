@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import socket
 from pathlib import Path
 from types import FrameType
@@ -12,6 +15,8 @@ import typer
 
 from setpoint._server.cli_options import DEFAULT_DATA_DIR_PATH, DatabaseUrlOption, DataDirOption
 from setpoint._server.settings import DEFAULT_HOST, DEFAULT_PORT
+
+DEFAULT_BACKLOG = 4096
 
 if TYPE_CHECKING:
     from setpoint._server.services.bootstrap import BootstrapResult
@@ -59,13 +64,29 @@ def serve(
         Path | None,
         typer.Option("--ssl-keyfile", envvar="SETPOINT_SSL_KEYFILE", help="The PEM private key of --ssl-certfile."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            envvar="SETPOINT_WORKERS",
+            min=1,
+            help="Server processes sharing the port (each change reaches the live-update clients of all of them).",
+        ),
+    ] = 1,
+    backlog: Annotated[
+        int,
+        typer.Option(
+            "--backlog",
+            envvar="SETPOINT_BACKLOG",
+            min=1,
+            help="Listen backlog: connections the kernel queues before they are accepted (capped by "
+            "net.core.somaxconn). Raise it when many clients connect at once.",
+        ),
+    ] = DEFAULT_BACKLOG,
 ) -> None:
     """Run the Setpoint server (API, live updates, UI) until interrupted."""
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise typer.BadParameter("give both --ssl-certfile and --ssl-keyfile (or neither)")
-    import uvicorn
-
-    from setpoint._server.app import create_app
     from setpoint._server.services.bootstrap import bootstrap
     from setpoint._server.settings import Settings
     from setpoint._server.storage import open_storage
@@ -80,16 +101,80 @@ def serve(
         ssl_keyfile=ssl_keyfile,
     )
     settings.migrate_on_start = False
+    logging.getLogger("setpoint").setLevel(log_level.upper())
+    if workers == 1:
+        _serve_one(settings, log_level, backlog, None)
+        return
+    # Several processes on one listening socket: migrate and bootstrap once, bind, then fork the workers
+    # (each opens its own database connections and event hub).
     storage = open_storage(settings.effective_database_url)
     storage.migrate()
+    from setpoint._server.services.changes import ChangeSink
+    from setpoint._server.services.context import ServiceContext
+
+    result = bootstrap(ServiceContext(storage=storage, sink=ChangeSink(origin="serve")), settings.admin_password)
+    database = storage.url
+    storage.dispose()
+    sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
+    settings.port = int(sock.getsockname()[1])
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the forked worker (tested through subprocesses)
+            code = 0
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _serve_one(settings, log_level, backlog, sock, quiet=True)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    sock.close()
+    _announce(settings, settings.public_url, database, result)
+    typer.echo(f"  {workers} worker processes: {', '.join(str(pid) for pid in children)}")
+
+    def forward(sig: int, _frame: FrameType | None) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        while True:
+            try:
+                os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                break
+    typer.echo("Setpoint stopped.")
+
+
+def _serve_one(
+    settings: Settings, log_level: str, backlog: int, sock: socket.socket | None, *, quiet: bool = False
+) -> None:
+    """One server process: on ``sock`` (a worker) or binding host:port itself."""
+    import uvicorn
+
+    from setpoint._server.app import create_app
+    from setpoint._server.services.bootstrap import bootstrap
+    from setpoint._server.storage import open_storage
+
+    storage = open_storage(settings.effective_database_url)
+    if sock is None:
+        storage.migrate()
     app = create_app(settings, storage)
     state = app.state.setpoint
-    result = bootstrap(state.ctx, settings.admin_password)
+    result = None if quiet else bootstrap(state.ctx, settings.admin_password)
+    host, port = settings.host, settings.port
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
-            if self.started:
+            if self.started and result is not None:
                 bound = self.servers[0].sockets[0].getsockname() if self.servers else (host, port)
                 settings.port = int(bound[1])
                 _announce(settings, settings.public_url, storage.url, result)
@@ -98,7 +183,6 @@ def serve(
             state.hub.close()  # end SSE streams so the shutdown does not wait for them
             super().handle_exit(sig, frame)
 
-    logging.getLogger("setpoint").setLevel(log_level.upper())
     config = uvicorn.Config(
         app,
         host=host,
@@ -108,16 +192,18 @@ def serve(
         # Forwarded headers only from the configured proxies (uvicorn would trust 127.0.0.1 by default).
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips or "",
-        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
-        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        backlog=backlog,
     )
     try:
-        _Server(config).run()
+        _Server(config).run(sockets=None if sock is None else [sock])
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the signal after a clean shutdown
     finally:
         storage.dispose()
-    typer.echo("Setpoint stopped.")
+    if not quiet:
+        typer.echo("Setpoint stopped.")
 
 
 def register(app: typer.Typer) -> None:

@@ -175,25 +175,39 @@ class PostgresListener:
 
 
 class AuditWatcher:
-    """For SQLite, where there is no NOTIFY: a thread that polls the audit history about once a second and
-    applies what other processes (e.g. ``setpoint keys revoke``) changed: revoked keys stop working and
-    changed configs are rebuilt."""
+    """For SQLite, where there is no NOTIFY: a thread that polls about once a second for what other processes
+    changed: the change notifications they committed (handed to ``on_payload``, which skips this process's own)
+    and the audit history (``on_entry``: e.g. ``setpoint keys revoke`` from the command line)."""
 
-    def __init__(self, storage: Storage, on_entry: Callable[[AuditEntry], None], interval: float = 1.0) -> None:
+    PRUNE_EVERY = 60
+    """Polls between two prunings of the notifications table."""
+    KEEP_NOTIFICATIONS = 10_000
+
+    def __init__(
+        self,
+        storage: Storage,
+        on_entry: Callable[[AuditEntry], None],
+        interval: float = 1.0,
+        on_payload: Callable[[str], None] | None = None,
+    ) -> None:
         self._storage = storage
         self._on_entry = on_entry
+        self._on_payload = on_payload
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="setpoint-audit-watcher", daemon=True)
+        self._last = 0
+        self._last_notification = 0
 
     def start(self) -> None:
         """Start polling from the current newest entry."""
         try:
             with self._storage.read() as tx:
                 self._last = tx.last_audit_id()
+                self._last_notification = tx.last_notification_id()
         except Exception as exc:  # e.g. not migrated yet: /readyz reports it, the server still answers
             log.warning("cannot read the audit history yet (%s); watching from the start", exc)
-            self._last = 0
+            self._last = self._last_notification = 0
         self._thread.start()
 
     def stop(self) -> None:
@@ -203,10 +217,16 @@ class AuditWatcher:
 
     def _run(self) -> None:
         failing = False
+        polls = 0
         while not self._stop.wait(self._interval):
             try:
                 with self._storage.read() as tx:
                     entries = tx.audit_since(self._last)
+                    notifications = tx.notifications_since(self._last_notification) if self._on_payload else []
+                polls += 1
+                if polls % self.PRUNE_EVERY == 0:
+                    with self._storage.write() as wtx:
+                        wtx.prune_notifications(self.KEEP_NOTIFICATIONS)
             except Exception as exc:
                 if not failing:
                     log.warning("could not poll the audit history (%s); retrying every %.1fs", exc, self._interval)
@@ -219,3 +239,10 @@ class AuditWatcher:
                     self._on_entry(entry)
                 except Exception:
                     log.exception("could not apply audit entry %s", entry.id)
+            for notification_id, payload in notifications:
+                self._last_notification = notification_id
+                try:
+                    assert self._on_payload is not None
+                    self._on_payload(payload)
+                except Exception:
+                    log.exception("could not apply change notification %r", payload)

@@ -97,9 +97,8 @@ class ServerState:
         elif entry.entity_type in ("membership", "person"):
             self.keys.invalidate()
             self._recheck_streams()
-        elif entry.entity_type in ("variable", "segment") and entry.project_id is not None:
-            # Also sees this process's own writes: that one variable re-read with an unchanged ETag, harmless.
-            self.snapshots.mark(entry.project_id, entry.entity_type, entry.entity_name)
+        # Variable and segment changes arrive as change notifications (`ChangeSink.handle_payload`), which skip
+        # this process's own and also reach the SSE streams.
 
     def start(self) -> None:
         """Start cross-process change delivery (LISTEN on PostgreSQL, audit polling on SQLite) and the usage
@@ -111,7 +110,7 @@ class ServerState:
             self.listener = PostgresListener(conninfo, self.ctx.sink.handle_payload, self._on_reconnect)
             self.listener.start()
         else:
-            self.watcher = AuditWatcher(self.storage, self._on_audit)
+            self.watcher = AuditWatcher(self.storage, self._on_audit, on_payload=self.ctx.sink.handle_payload)
             self.watcher.start()
 
     def stop(self) -> None:

@@ -21,6 +21,8 @@ class SSEReader:
         self.connected = threading.Event()
         self.closed = threading.Event()
         self.status_code: int | None = None
+        self.process: str | None = None
+        """The ``X-Setpoint-Process`` header: which server process holds the stream."""
         self._client = httpx.Client(timeout=httpx.Timeout(10, read=None))
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -38,6 +40,7 @@ class SSEReader:
         try:
             with self._client.stream("GET", f"{self.url}/v1/variable-updates/", headers=headers) as response:
                 self.status_code = response.status_code
+                self.process = response.headers.get("x-setpoint-process")
                 for line in response.iter_lines():
                     if line.startswith(":"):
                         self.events.put((time.monotonic(), "comment", line[1:].strip()))

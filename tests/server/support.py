@@ -78,7 +78,7 @@ class ServerProcess:
     output: str = ""
     log_path: Path | None = None
     extra_args: list[str] = field(default_factory=list)
-    """More ``setpoint serve`` options (e.g. ``--ssl-certfile``)."""
+    """More ``setpoint serve`` options (e.g. ``--ssl-certfile``, ``--workers 2``)."""
     scheme: str = "http"
     verify: ssl.SSLContext | bool = True
     """How the readiness check verifies TLS (a CA file for a test certificate)."""

@@ -294,6 +294,34 @@ def test_segment_referrers_are_exact(storage: Storage) -> None:
         assert reader.segment_referrers(project.id, "wider") == ([], [])
 
 
+def test_change_notifications_are_stored_on_sqlite_and_pruned(storage: Storage) -> None:
+    taken = _project(storage)
+    with storage.read() as tx:
+        start = tx.last_notification_id()
+    with storage.write() as tx:
+        for i in range(5):
+            tx.notify(f"payload-{i}")
+
+    def failing_write() -> None:  # a failed write notifies nobody
+        with storage.write() as wtx:
+            wtx.notify("rolled back")
+            wtx.create_project(taken.name)
+
+    with pytest.raises(AlreadyExistsError):
+        failing_write()
+    with storage.read() as tx:
+        stored = tx.notifications_since(start)
+    if storage.dialect == "postgresql":  # NOTIFY: nothing is stored
+        assert stored == []
+        return
+    assert [payload for _, payload in stored] == [f"payload-{i}" for i in range(5)]
+    with storage.write() as tx:
+        tx.prune_notifications(keep=2)
+    with storage.read() as tx:
+        assert [payload for _, payload in tx.notifications_since(start)] == ["payload-3", "payload-4"]
+        assert tx.last_notification_id() == stored[-1][0]
+
+
 def test_audit_history_keeps_who_when_before_after(storage: Storage) -> None:
     project = _project(storage)
     with storage.read() as tx:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -248,5 +249,6 @@ async def variable_updates(request: Request, caller: Reader) -> StreamingRespons
         finally:
             state.hub.unsubscribe(caller.project_id, queue)
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    # Which server process holds the stream (several share a port with `setpoint serve --workers N`).
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Setpoint-Process": str(os.getpid())}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

@@ -155,6 +155,15 @@ class ReadTx(ABC):
         """Audit entries of every project with an id above ``after_id``, oldest first."""
 
     @abstractmethod
+    def notifications_since(self, after_id: int, limit: int = 1000) -> list[tuple[int, str]]:
+        """(id, payload) of the change notifications stored after ``after_id``, oldest first (where the
+        database has no NOTIFY: SQLite)."""
+
+    @abstractmethod
+    def last_notification_id(self) -> int:
+        """The id of the newest stored change notification (0 when there is none)."""
+
+    @abstractmethod
     def last_audit_id(self) -> int:
         """The id of the newest audit entry (0 when there is none)."""
 
@@ -383,7 +392,12 @@ class WriteTx(ReadTx):
 
     @abstractmethod
     def notify(self, payload: str) -> None:
-        """Tell other server processes about a change once this transaction commits (PostgreSQL NOTIFY)."""
+        """Tell other server processes about a change once this transaction commits (PostgreSQL: NOTIFY;
+        SQLite: a row that `notifications_since` returns)."""
+
+    @abstractmethod
+    def prune_notifications(self, keep: int) -> None:
+        """Delete stored change notifications but the newest ``keep`` (the newest one is always kept)."""
 
 
 class Storage(ABC):

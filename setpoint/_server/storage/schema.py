@@ -144,6 +144,15 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_at", "at"),
 )
 
+change_notifications = sa.Table(
+    "change_notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    _ts("created_at"),
+)
+"""SQLite's stand-in for PostgreSQL's NOTIFY: committed change payloads that every server process polls."""
+
 api_keys = sa.Table(
     "api_keys",
     metadata,

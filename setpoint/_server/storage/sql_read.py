@@ -230,6 +230,15 @@ class SqlReadTx(ReadTx):
         stmt = sa.select(t.audit_log).where(c.id > after_id).order_by(c.id).limit(limit)
         return [_audit(r) for r in self.conn.execute(stmt)]
 
+    def notifications_since(self, after_id: int, limit: int = 1000) -> list[tuple[int, str]]:
+        c = t.change_notifications.c
+        stmt = sa.select(c.id, c.payload).where(c.id > after_id).order_by(c.id).limit(limit)
+        return [(int(row.id), str(row.payload)) for row in self.conn.execute(stmt)]
+
+    def last_notification_id(self) -> int:
+        c = t.change_notifications.c
+        return int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(c.id), 0))).scalar_one())
+
     def last_audit_id(self) -> int:
         return int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.audit_log.c.id), 0))).scalar_one())
 

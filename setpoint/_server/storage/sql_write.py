@@ -466,3 +466,11 @@ class SqlWriteTx(SqlReadTx, WriteTx):
     def notify(self, payload: str) -> None:
         if self.dialect == "postgresql":
             self.conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, payload)))
+        else:  # committed with the change; every server process polls the table
+            self.conn.execute(sa.insert(t.change_notifications).values(payload=payload, created_at=_now()))
+
+    def prune_notifications(self, keep: int) -> None:
+        c = t.change_notifications.c
+        newest = self.conn.execute(sa.select(sa.func.max(c.id))).scalar_one_or_none()
+        if newest is not None:
+            self.conn.execute(sa.delete(t.change_notifications).where(c.id <= int(newest) - keep))

@@ -1,0 +1,29 @@
+"""change notifications (SQLite's NOTIFY, polled by every server process)
+
+Revision ID: 0007
+Revises: 0003
+Create Date: 2026-11-30 09:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "change_notifications",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("change_notifications")
