@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from setpoint._remote.options import RemoteOptions
+from setpoint._sdk.providers.base import gc_paused
 from setpoint.config import LabeledValue, LabelRef, Segment, VariableConfig, VariablesConfig, VariableTypeConfig
 from setpoint.exceptions import (
     AuthenticationError,
@@ -115,7 +116,8 @@ def read_fetch(response: httpx.Response) -> Fetched:
         return Fetched(data=None, etag=response.headers.get("ETag"), not_modified=True)
     check(response, "fetching the variables")
     try:
-        data = response.json()
+        with gc_paused():
+            data = response.json()
     except ValueError as exc:
         raise ServerResponseError(f"fetching the variables: the body is not JSON: {exc}") from None
     return Fetched(data=data, etag=response.headers.get("ETag"))

@@ -35,7 +35,7 @@ from setpoint._remote.lkg import InvalidResponseError, is_delta, merge_delta, me
 from setpoint._remote.options import RemoteOptions
 from setpoint._remote.sse import Backoff, listen
 from setpoint._remote.usage import UsageReporter
-from setpoint._sdk.providers.base import Provider
+from setpoint._sdk.providers.base import Provider, gc_paused
 from setpoint.config import VariablesConfig
 from setpoint.exceptions import RemoteError
 
@@ -221,7 +221,8 @@ class RemoteProvider(Provider):
             if is_delta(fetched.data):
                 return self._apply_delta(fetched)
             try:
-                merged = merge_response(self.config, fetched.data)
+                with gc_paused():
+                    merged = merge_response(self.config, fetched.data)
             except InvalidResponseError as exc:
                 self.last_error = exc
                 self._warn(f"ignoring a bad response from {self.url}: {exc}; still serving the last good config")
@@ -243,7 +244,8 @@ class RemoteProvider(Provider):
         try:
             if compiled is None:
                 raise InvalidResponseError("a delta arrived, but no config is held to apply it to")
-            merged = merge_delta(compiled.config, fetched.data)
+            with gc_paused():
+                merged = merge_delta(compiled.config, fetched.data)
         except InvalidResponseError as exc:
             logger.info("cannot apply the delta from %s (%s); fetching the whole config", self.url, exc)
             self._etag = None
