@@ -276,15 +276,26 @@ class CompiledConfig:
         redo = set(variables)
         if segments:
             redo.update(name for name, variable in config.variables.items() if variable.segment_references())
-        compiled: dict[str, CompiledVariable] = {}
-        count = 0
-        for name, variable in config.variables.items():
+        compiled = dict(self._variables)  # a C-level copy; then only what changed is touched
+        for name in redo:
             previous = self._variables.get(name)
-            if previous is None or name in redo or previous.name != name:
-                previous = CompiledVariable(variable, new.segments)
-                count += 1
-            compiled[name] = previous
-        new._variables = _with_aliases(config, compiled)
+            if previous is not None and previous.name == name:
+                compiled.pop(name, None)
+                for alias in previous.config.aliases or ():
+                    if compiled.get(alias) is previous:
+                        del compiled[alias]
+        count = 0
+        for name in redo:
+            variable = config.variables.get(name)
+            if variable is None:
+                continue
+            compiled[name] = CompiledVariable(variable, new.segments)
+            count += 1
+        for name in redo:
+            variable = config.variables.get(name)
+            for alias in (variable.aliases or ()) if variable is not None else ():
+                compiled.setdefault(alias, compiled[name])
+        new._variables = compiled
         new.recompiled = count
         return new
 

@@ -177,14 +177,39 @@ def merge_delta(previous: VariablesConfig, data: Any) -> MergedDelta:
         segments.pop(key, None)
     # The parts were validated one by one: check that they fit together (names, aliases, segment references)
     # without validating every part again.
+    touched = frozenset(raw_variables) | frozenset(removed)
+    touched_segments = frozenset(raw_segments) | frozenset(removed_segments)
     config = VariablesConfig.model_construct(variables=variables, segments=segments)
     try:
-        config._check_consistency()  # type: ignore[operator]  # the model validator's own function
+        _check_fit(config, touched, bool(touched_segments))
     except ValueError as exc:
         raise InvalidResponseError(f"the config after the delta is inconsistent: {exc}") from None
-    return MergedDelta(
-        config,
-        frozenset(raw_variables) | frozenset(removed),
-        frozenset(raw_segments) | frozenset(removed_segments),
-        problems,
-    )
+    return MergedDelta(config, touched, touched_segments, problems)
+
+
+def _check_fit(config: VariablesConfig, touched: frozenset[str], segments_changed: bool) -> None:
+    """What `VariablesConfig` checks across parts, for the parts a delta touched (all of it when segments
+    changed: rare, and segments are few): names match their keys, aliases are unique, segments exist."""
+    if segments_changed:
+        config._check_consistency()  # type: ignore[operator]  # the model validator's own function
+        return
+    owners: dict[str, str] = {}
+    for variable in config.variables.values():
+        for alias in variable.aliases or ():
+            if alias in owners:
+                raise ValueError(f"alias {alias!r} is used by both {owners[alias]!r} and {variable.name!r}")
+            owners[alias] = variable.name
+    for name in touched:
+        found = config.variables.get(name)
+        if found is None:
+            continue
+        if found.name != name:
+            raise ValueError(f"variable stored under key {name!r} is named {found.name!r}; they must match")
+        if name in owners:
+            raise ValueError(f"{name!r} is an alias of variable {owners[name]!r}")
+        for alias in found.aliases or ():
+            if alias in config.variables:
+                raise ValueError(f"alias {alias!r} of variable {name!r} is the name of another variable")
+        missing = sorted(found.segment_references() - config.segments.keys())
+        if missing:
+            raise ValueError(f"variable {name!r} refers to unknown segment(s): {', '.join(missing)}")

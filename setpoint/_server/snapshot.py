@@ -18,7 +18,7 @@ import gzip
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -50,14 +50,24 @@ def _digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def _mix(kind: bytes, key: bytes, data: bytes) -> int:
+    """A part's contribution to its snapshot's ETag: the ETag is the XOR of its parts' (so a change updates it
+    in O(1), and every process computes the same one for the same content)."""
+    return int.from_bytes(hashlib.sha256(kind + key + b"\x00" + data).digest()[:16], "big")
+
+
 @dataclass(frozen=True, slots=True)
 class VariablePart:
-    """One variable as served: both forms' JSON with their hashes, the Logfire warnings, the config."""
+    """One variable as served: both forms' JSON with their ETag contributions, the Logfire warnings, the
+    config."""
 
+    key: bytes
+    """The name as a JSON string."""
     native: bytes
     native_digest: bytes
+    native_mix: int
     logfire: bytes
-    logfire_digest: bytes
+    logfire_mix: int
     warnings: tuple[str, ...]
     config: VariableConfig
     segments: frozenset[str]
@@ -68,24 +78,54 @@ class VariablePart:
 class SegmentPart:
     """One segment as served."""
 
+    key: bytes
     wire: dict[str, Any]
     json: bytes
     digest: bytes
+    mix: int
     model: Segment
 
 
 class Variant:
-    """One serialized form of a config: its body, ETag and warnings, and its compressed bodies (built once,
-    on first use: `encoded` for the cached one, `encode` to build it in a worker thread)."""
+    """One serialized form of a config: its ETag (always), and its body, warnings and compressed bodies, each
+    built on first use (``ready``/``encoded`` return what is built without doing work, for the event loop;
+    ``build``/``encode`` build it, in a worker thread)."""
 
-    __slots__ = ("_encoded", "_lock", "body", "etag", "warnings")
+    __slots__ = ("_body", "_builder", "_encoded", "_lock", "_warnings", "etag")
 
-    def __init__(self, body: bytes, etag: str, warnings: tuple[str, ...] = ()) -> None:
-        self.body = body
+    def __init__(self, etag: str, builder: Callable[[], tuple[bytes, tuple[str, ...]]]) -> None:
         self.etag = etag
-        self.warnings = warnings
+        self._builder = builder
+        self._body: bytes | None = None
+        self._warnings: tuple[str, ...] = ()
         self._encoded: dict[Encoding, bytes] = {}
         self._lock = threading.Lock()
+
+    def ready(self) -> bytes | None:
+        """The body if it is built (no work: safe on the event loop)."""
+        return self._body
+
+    def build(self) -> bytes:
+        """The body, joined from the parts on the first call (blocking: call from a worker thread)."""
+        body = self._body
+        if body is None:
+            with self._lock:
+                body = self._body
+                if body is None:
+                    body, self._warnings = self._builder()
+                    self._body = body
+        return body
+
+    @property
+    def body(self) -> bytes:
+        """The body (built if needed)."""
+        return self.build()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the body leaves out (Logfire form), known once the body is built."""
+        self.build()
+        return self._warnings
 
     def encoded(self, encoding: Encoding) -> bytes | None:
         """The body compressed with ``encoding`` if it was built already (no work: safe on the event loop)."""
@@ -93,41 +133,30 @@ class Variant:
 
     def encode(self, encoding: Encoding) -> bytes:
         """The body compressed with ``encoding``, built on the first call (blocking: call from a worker)."""
+        body = self.build()
         with self._lock:
             found = self._encoded.get(encoding)
             if found is None:
                 if encoding == "gzip":
-                    found = gzip.compress(self.body, GZIP_LEVEL, mtime=0)
+                    found = gzip.compress(body, GZIP_LEVEL, mtime=0)
                 else:
-                    found = brotli.compress(self.body, quality=BROTLI_QUALITY)
+                    found = brotli.compress(body, quality=BROTLI_QUALITY)
                 self._encoded[encoding] = found
             return found
 
 
-def _assemble(
-    variables: Iterable[tuple[str, bytes, bytes]], segments: Iterable[tuple[str, bytes, bytes]]
-) -> tuple[bytes, str]:
-    """The body ``{"variables":{...}[,"segments":{...}]}`` joined from (name, JSON, hash) parts, and its ETag."""
-    hasher = hashlib.sha256()
-    chunks: list[bytes] = [b'{"variables":{']
-    for i, (name, data, digest) in enumerate(variables):
-        key = _json(name)
-        chunks.extend((b"," if i else b"", key, b":", data))
-        hasher.update(key)
-        hasher.update(digest)
+def _assemble(variables: Iterable[tuple[bytes, bytes]], segments: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The body ``{"variables":{...}[,"segments":{...}]}`` joined from (JSON key, JSON value) parts."""
+    chunks: list[bytes] = [b'{"variables":{', b",".join(key + b":" + data for key, data in variables), b"}"]
+    segment_chunks = [key + b":" + data for key, data in segments]
+    if segment_chunks:
+        chunks.extend((b',"segments":{', b",".join(segment_chunks), b"}"))
     chunks.append(b"}")
-    segment_list = list(segments)
-    if segment_list:
-        hasher.update(b"\x00segments")
-        chunks.append(b',"segments":{')
-        for i, (key_text, data, digest) in enumerate(segment_list):
-            key = _json(key_text)
-            chunks.extend((b"," if i else b"", key, b":", data))
-            hasher.update(key)
-            hasher.update(digest)
-        chunks.append(b"}")
-    chunks.append(b"}")
-    return b"".join(chunks), '"' + hasher.hexdigest()[:32] + '"'
+    return b"".join(chunks)
+
+
+def _etag(mix: int) -> str:
+    return f'"{mix:032x}"'
 
 
 HISTORY = 64
@@ -148,7 +177,7 @@ class Snapshot:
     assembled from (the next snapshot reuses every part that did not change), and the recent changes that led
     to it (`delta`)."""
 
-    __slots__ = ("_config", "history", "logfire", "native", "project_id", "segments", "variables")
+    __slots__ = ("_config", "history", "logfire", "mixes", "native", "project_id", "segments", "variables")
 
     def __init__(
         self,
@@ -156,20 +185,38 @@ class Snapshot:
         variables: Mapping[str, VariablePart],
         segments: Mapping[str, SegmentPart],
         history: tuple[Step, ...] = (),
+        mixes: tuple[int, int] | None = None,
     ) -> None:
         self.project_id = project_id
         self.variables = variables
         self.segments = segments
         self.history = history
-        names = sorted(variables)
-        keys = sorted(segments)
-        seg_parts = [(k, segments[k].json, segments[k].digest) for k in keys]
-        body, etag = _assemble(((n, variables[n].native, variables[n].native_digest) for n in names), seg_parts)
-        self.native = Variant(body, etag)
-        body, etag = _assemble(((n, variables[n].logfire, variables[n].logfire_digest) for n in names), [])
-        warnings = tuple(w for n in names for w in variables[n].warnings)
-        self.logfire = Variant(body, etag, warnings)
+        if mixes is None:
+            native_mix = logfire_mix = 0
+            for part in variables.values():
+                native_mix ^= part.native_mix
+                logfire_mix ^= part.logfire_mix
+            for segment in segments.values():
+                native_mix ^= segment.mix
+            mixes = (native_mix, logfire_mix)
+        self.mixes = mixes
+        self.native = Variant(_etag(mixes[0]), self._native_body)
+        self.logfire = Variant(_etag(mixes[1]), self._logfire_body)
         self._config: VariablesConfig | None = None
+
+    def _native_body(self) -> tuple[bytes, tuple[str, ...]]:
+        variables, segments = self.variables, self.segments
+        body = _assemble(
+            ((variables[n].key, variables[n].native) for n in sorted(variables)),
+            ((segments[k].key, segments[k].json) for k in sorted(segments)),
+        )
+        return body, ()
+
+    def _logfire_body(self) -> tuple[bytes, tuple[str, ...]]:
+        variables = self.variables
+        names = sorted(variables)
+        body = _assemble(((variables[n].key, variables[n].logfire) for n in names), ())
+        return body, tuple(w for n in names for w in variables[n].warnings)
 
     def delta(self, since: str) -> bytes | None:
         """What changed since the snapshot whose Setpoint-form ETag is ``since``, as JSON:
@@ -185,14 +232,14 @@ class Snapshot:
         for step in self.history[index:]:
             names |= step.variables
             keys |= step.segments
-        changed = [(n, self.variables[n].native) for n in sorted(names) if n in self.variables]
+        changed = [(self.variables[n].key, self.variables[n].native) for n in sorted(names) if n in self.variables]
         removed = sorted(n for n in names if n not in self.variables)
-        changed_segments = [(k, self.segments[k].json) for k in sorted(keys) if k in self.segments]
+        changed_segments = [(self.segments[k].key, self.segments[k].json) for k in sorted(keys) if k in self.segments]
         removed_segments = sorted(k for k in keys if k not in self.segments)
         chunks = [b'{"delta":{"since":', _json(since), b'},"variables":{']
-        chunks.append(b",".join(_json(n) + b":" + data for n, data in changed))
+        chunks.append(b",".join(key + b":" + data for key, data in changed))
         chunks.extend((b'},"removed":', _json(removed), b',"segments":{'))
-        chunks.append(b",".join(_json(k) + b":" + data for k, data in changed_segments))
+        chunks.append(b",".join(key + b":" + data for key, data in changed_segments))
         chunks.extend((b'},"removed_segments":', _json(removed_segments), b"}"))
         return b"".join(chunks)
 
@@ -219,7 +266,8 @@ class _Counters:
 def _segment_part(wire: dict[str, Any]) -> SegmentPart:
     model = Segment.model_validate(wire, context=_STORED)
     data = _json(wire)
-    return SegmentPart(wire=wire, json=data, digest=_digest(data), model=model)
+    key = _json(model.key)
+    return SegmentPart(key=key, wire=wire, json=data, digest=_digest(data), mix=_mix(b"s", key, data), model=model)
 
 
 def _variable_part(wire: dict[str, Any], segments: Mapping[str, SegmentPart]) -> VariablePart:
@@ -227,11 +275,14 @@ def _variable_part(wire: dict[str, Any], segments: Mapping[str, SegmentPart]) ->
     native = _json(wire)
     logfire_wire, warnings = variable_to_logfire(config.name, wire, {k: s.wire for k, s in segments.items()})
     logfire = _json(logfire_wire)
+    key = _json(config.name)
     return VariablePart(
+        key=key,
         native=native,
         native_digest=_digest(native),
+        native_mix=_mix(b"v", key, native),
         logfire=logfire,
-        logfire_digest=_digest(logfire),
+        logfire_mix=_mix(b"v", key, logfire),
         warnings=tuple(warnings),
         config=config,
         segments=frozenset(config.segment_references()),
@@ -343,7 +394,17 @@ class SnapshotCache:
                 continue
             variables[name] = _variable_part(read_variable_wire(tx, variable), segments)
             self.counters.variables += 1
-        updated = Snapshot(project_id, variables, segments, snapshot.history)
+        native_mix, logfire_mix = snapshot.mixes
+        for key in pending.segments:
+            for part in (snapshot.segments.get(key), segments.get(key)):
+                if part is not None:
+                    native_mix ^= part.mix
+        for name in names:
+            for vpart in (snapshot.variables.get(name), variables.get(name)):
+                if vpart is not None:
+                    native_mix ^= vpart.native_mix
+                    logfire_mix ^= vpart.logfire_mix
+        updated = Snapshot(project_id, variables, segments, snapshot.history, (native_mix, logfire_mix))
         if updated.native.etag != snapshot.native.etag:
             step = Step(
                 snapshot.native.etag,

@@ -181,3 +181,30 @@ def test_a_full_load_runs_no_garbage_collection(server: ServerProcess, server_ct
         provider.shutdown(5)
     assert during_load <= 1 < unpaused  # at most the one collection right after the collector is back on
     assert gc.isenabled()
+
+
+def test_an_updated_compiled_config_answers_like_a_fresh_one() -> None:
+    from setpoint._core.evaluator import compile_config
+
+    def variable(name: str, value: str, aliases: list[str] | None = None) -> dict[str, Any]:
+        labels = {"p": {"version": 1, "serialized_value": value}}
+        return {"name": name, "labels": labels, "rollout": {"labels": {"p": 1}}, "aliases": aliases}
+
+    old = VariablesConfig.model_validate(
+        {"variables": {"a": variable("a", "1", ["old_a"]), "b": variable("b", "2"), "c": variable("c", "3")}}
+    )
+    compiled = compile_config(old)
+    delta = {
+        "delta": {"since": '"x"'},
+        "variables": {"a": variable("a", "10", ["a_v2"]), "d": variable("d", "4")},
+        "removed": ["c"],
+        "segments": {},
+        "removed_segments": [],
+    }
+    merged = merge_delta(old, delta)
+    updated = compiled.updated(merged.config, merged.variables, merged.segments)
+    fresh = compile_config(merged.config)
+    assert updated.recompiled == 2 and fresh.recompiled == 3
+    for name in ("a", "b", "c", "d", "old_a", "a_v2"):
+        assert updated.evaluate(name, "k") == fresh.evaluate(name, "k"), name
+    assert updated.get("old_a") is None and updated.get("c") is None and updated.get("b") is compiled.get("b")

@@ -101,8 +101,11 @@ async def get_variables(request: Request) -> Response:
         if delta is not None:
             headers = {"ETag": variant.etag, "Cache-Control": "no-cache", "Vary": "User-Agent, Authorization"}
             return Response(content=delta, media_type="application/json", headers=headers)
+    plain = variant.ready()
+    if plain is None:  # the first full fetch of this snapshot joins its body from the parts
+        plain = await run_in_threadpool(variant.build)
     encoding = None
-    if len(variant.body) >= MIN_COMPRESSED_SIZE:
+    if len(plain) >= MIN_COMPRESSED_SIZE:
         encoding = choose_encoding(request.headers.get("accept-encoding"))
     etag = variant.etag if encoding is None else f'{variant.etag[:-1]}-{encoding}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "User-Agent, Authorization, Accept-Encoding"}
@@ -111,7 +114,7 @@ async def get_variables(request: Request) -> Response:
     if _etag_matches(if_none_match, variant.etag):
         return Response(status_code=304, headers=headers)
     if encoding is None:
-        return Response(content=variant.body, media_type="application/json", headers=headers)
+        return Response(content=plain, media_type="application/json", headers=headers)
     body = variant.encoded(encoding)
     if body is None:
         body = await run_in_threadpool(variant.encode, encoding)
