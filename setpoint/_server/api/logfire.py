@@ -242,7 +242,9 @@ async def variable_updates(request: Request, caller: Reader) -> StreamingRespons
             yield ": connected\n\n"
             while True:
                 try:
-                    payload = await asyncio.wait_for(queue.get(), timeout=keepalive)
+                    # asyncio.timeout, not wait_for: no extra task per wait (thousands of streams wake at once)
+                    async with asyncio.timeout(keepalive):
+                        payload = await queue.get()
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue

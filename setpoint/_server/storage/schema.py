@@ -58,6 +58,13 @@ variables = sa.Table(
     _ts("updated_at"),
     sa.UniqueConstraint("project_id", "name", name="uq_variables_project_name"),
 )
+# Only the variables that have aliases: checking a write's aliases reads those, not the whole project.
+sa.Index(
+    "ix_variables_aliased",
+    variables.c.project_id,
+    sqlite_where=variables.c.aliases.isnot(None),
+    postgresql_where=variables.c.aliases.isnot(None),
+)
 
 variable_versions = sa.Table(
     "variable_versions",

@@ -147,9 +147,12 @@ class SqlReadTx(ReadTx):
         c = t.variables.c
         # Aliases are a JSON list in a text column: a LIKE finds the candidates, the exact test is below.
         mentions = [c.aliases.contains(json.dumps(name), autoescape=True) for name in sorted(wanted)]
-        stmt = sa.select(c.name, c.aliases).where(c.project_id == project_id, sa.or_(c.name.in_(wanted), *mentions))
+        by_name = sa.select(c.name, c.aliases).where(c.project_id == project_id, c.name.in_(wanted))
+        by_alias = sa.select(c.name, c.aliases).where(  # reads only aliased variables (partial index)
+            c.project_id == project_id, c.aliases.isnot(None), sa.or_(*mentions)
+        )
         found: dict[str, list[str]] = {}
-        for row in self.conn.execute(stmt):
+        for row in self.conn.execute(sa.union(by_name, by_alias)):
             aliases = _load(row.aliases) or []
             if row.name in wanted or wanted.intersection(aliases):
                 found[row.name] = aliases

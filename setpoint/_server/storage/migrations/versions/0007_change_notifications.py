@@ -1,4 +1,4 @@
-"""change notifications (SQLite's NOTIFY, polled by every server process)
+"""change notifications (SQLite's NOTIFY, polled by every server process); index of aliased variables
 
 Revision ID: 0007
 Revises: 0003
@@ -23,7 +23,10 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
+    aliased = sa.text("aliases IS NOT NULL")
+    op.create_index("ix_variables_aliased", "variables", ["project_id"], sqlite_where=aliased, postgresql_where=aliased)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_variables_aliased", table_name="variables")
     op.drop_table("change_notifications")
