@@ -332,7 +332,9 @@ async def _fanout(port: int, token: str, clients: int, server: Server) -> dict[s
 
     waiters = [asyncio.create_task(wait_event(reader)) for reader, _ in streams]
     await asyncio.sleep(0.5)
-    async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"bearer {token}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"Authorization": f"bearer {token}"}, timeout=120
+    ) as client:
         sent = time.perf_counter()
         response = await client.post("/v1/variables/var_00002/versions/", json={"value": {"fanout": clients}})
         response.raise_for_status()
