@@ -1,7 +1,7 @@
 """change notifications (SQLite's NOTIFY, polled by every server process); index of aliased variables
 
 Revision ID: 0007
-Revises: 0010
+Revises: 0004
 Create Date: 2026-11-30 09:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0010"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
