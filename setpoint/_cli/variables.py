@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from setpoint._remote import hints
 from setpoint.exceptions import SetpointError
 
 __all__ = ["register"]
@@ -37,7 +38,10 @@ ModuleArg = Annotated[
     str, typer.Argument(help="The module defining your variables: a dotted name (myapp.settings) or a .py file.")
 ]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show the diff; change nothing.")]
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking for confirmation.")]
+YesOption = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Apply without asking for confirmation (a declined prompt exits with status 1)."),
+]
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="Refuse a schema change that existing label values would not validate against.")
 ]
@@ -54,6 +58,15 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _confirm_or_exit(console: Console) -> bool:
+    """The [y/N] prompt; a no ends the command with status 1 (so a script sees that nothing was applied)."""
+    from setpoint._remote import sync
+
+    if not sync.ask(console):
+        raise typer.Exit(1)
+    return True
+
+
 def _first_validation_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"])
@@ -64,9 +77,11 @@ def _first_validation_error(exc: ValidationError) -> str:
 
 @contextmanager
 def _errors(source: str | None = None) -> Iterator[None]:
-    """Turn Setpoint's errors into one line on stderr and exit status 1."""
+    """Turn Setpoint's errors into one line on stderr and exit status 1 (naming --url/--api-key, not the SDK's
+    RemoteOptions)."""
     try:
-        yield
+        with hints.cli_hints():
+            yield
     except ValidationError as exc:
         where = f"{source}: " if source else ""
         raise _fail(f"{where}invalid config: {_first_validation_error(exc)}; fix the file and try again") from None
@@ -120,7 +135,16 @@ def push(
     if not variables:
         raise _fail(f"{app_module} defines no variables (setpoint.var(...)); nothing to push")
     with _errors():
-        sync.push(variables, dry_run=dry_run, yes=yes, strict=strict, url=url, api_key=api_key, console=_console())
+        sync.push(
+            variables,
+            dry_run=dry_run,
+            yes=yes,
+            strict=strict,
+            url=url,
+            api_key=api_key,
+            console=_console(),
+            confirm=_confirm_or_exit,
+        )
 
 
 def _types_of(variables: list[Any]) -> list[Any]:
@@ -163,7 +187,16 @@ def push_types(
     if not types:
         raise _fail(f"{app_module} uses no named types (classes); nothing to push")
     with _errors():
-        sync.push_types(types, dry_run=dry_run, yes=yes, strict=strict, url=url, api_key=api_key, console=_console())
+        sync.push_types(
+            types,
+            dry_run=dry_run,
+            yes=yes,
+            strict=strict,
+            url=url,
+            api_key=api_key,
+            console=_console(),
+            confirm=_confirm_or_exit,
+        )
 
 
 def validate(app_module: ModuleArg, url: UrlOption = None, api_key: KeyOption = None) -> None:
@@ -218,7 +251,16 @@ def push_config(
         config = VariablesConfig.read(file)
     mode: Literal["merge", "replace"] = "replace" if replace else "merge"
     with _errors():
-        sync.push_config(config, mode=mode, dry_run=dry_run, yes=yes, url=url, api_key=api_key, console=_console())
+        sync.push_config(
+            config,
+            mode=mode,
+            dry_run=dry_run,
+            yes=yes,
+            url=url,
+            api_key=api_key,
+            console=_console(),
+            confirm=_confirm_or_exit,
+        )
 
 
 def _parse_attr(text: str) -> tuple[str, Any]:

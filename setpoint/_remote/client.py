@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from setpoint._remote import hints
 from setpoint._remote.options import RemoteOptions
 from setpoint._sdk.providers.base import gc_paused
 from setpoint.config import LabeledValue, LabelRef, Segment, VariableConfig, VariablesConfig, VariableTypeConfig
@@ -101,8 +102,8 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
     message = _server_message(response)
     if status in (401, 403):
         raise AuthenticationError(
-            f"{what}: the server refused the API key ({status}: {message}); check --api-key / SETPOINT_API_KEY "
-            "(writes need a key with the write scope)",
+            f"{what}: the server refused the API key ({status}: {message}); check the key ({hints.current().api_key}); "
+            "writes need a key with the write scope",
             status_code=status,
         )
     if status in (409, 412):
@@ -127,7 +128,8 @@ def unreachable(url: str, exc: Exception) -> ServerUnreachableError:
     """The error for a request that never got an answer."""
     reason = str(exc) or type(exc).__name__
     return ServerUnreachableError(
-        f"cannot reach the Setpoint server at {url} ({reason}); check --url / SETPOINT_URL and that the server is up"
+        f"cannot reach the Setpoint server at {url} ({reason}); check that it is up and the URL is right "
+        f"({hints.current().url})"
     )
 
 

@@ -21,11 +21,13 @@ from setpoint.config._variables import VariableLike
 
 __all__ = [
     "ConfigPlan",
+    "ConstraintChange",
     "Incompatibility",
     "PushChange",
     "PushPlan",
     "TypesPlan",
     "VariableLike",
+    "constraint_changes",
     "incompatible_values",
     "plan_config",
     "plan_push",
@@ -117,6 +119,17 @@ class PushPlan:
         return any(c.kind != "no_change" for c in self.changes)
 
     @property
+    def constraint_changes(self) -> list[tuple[str, ConstraintChange]]:
+        """Each (variable, change) of a schema update that narrows or widens what the server accepts, e.g. a
+        ``minLength`` written in the UI that the schema derived from the code drops."""
+        return [
+            (c.name, change)
+            for c in self.changes
+            if c.kind == "update_schema"
+            for change in constraint_changes(c.server.json_schema if c.server is not None else None, c.local_schema)
+        ]
+
+    @property
     def breaking(self) -> list[Incompatibility]:
         """Existing values that a schema change would break (what ``strict`` refuses)."""
         return [i for c in self.changes if c.kind == "update_schema" for i in c.incompatible]
@@ -143,6 +156,7 @@ class PushPlan:
                 lines.append(f"  [yellow]~ {escape(c.name)}[/]")
                 old = c.server.json_schema if c.server is not None else None
                 lines.extend(schema_changes(old, c.local_schema))
+                lines.extend(_constraint_lines(constraint_changes(old, c.local_schema)))
                 lines.extend(_incompatible_lines(c.incompatible, "would no longer validate"))
         if unchanged:
             lines.append(f"[dim]=== No changes needed ({len(unchanged)} variables) ===[/]")
@@ -188,6 +202,82 @@ def schema_changes(old: Any, new: Any) -> list[str]:
                 f"    [yellow]~ {escape(key)}: {escape(_short(old.get(key)))} -> {escape(_short(new.get(key)))}[/]"
             )
     return lines or ["    [yellow]~ json_schema (titles or descriptions only)[/]"]
+
+
+_LOWER_BOUNDS = ("minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties")
+_UPPER_BOUNDS = ("maxLength", "maximum", "exclusiveMaximum", "maxItems", "maxProperties")
+_EXACT = ("pattern", "format", "const", "multipleOf", "uniqueItems")
+
+
+@dataclass(frozen=True)
+class ConstraintChange:
+    """A validation keyword that a schema replacement changes, and in which direction."""
+
+    path: str
+    """Where in the value: ``(value)`` for the whole value, else a dotted property path (``items[]`` for lists)."""
+    keyword: str
+    before: Any
+    after: Any
+    direction: Literal["narrows", "widens", "changes"]
+
+    def describe(self) -> str:
+        """E.g. ``instructions: minLength 3 -> (none)``."""
+        before = "(none)" if self.before is None else _short(self.before, 60)
+        after = "(none)" if self.after is None else _short(self.after, 60)
+        return f"{self.path}: {self.keyword} {before} -> {after}"
+
+
+def _direction(keyword: str, before: Any, after: Any) -> Literal["narrows", "widens", "changes"]:
+    if before is None:
+        return "widens" if keyword == "additionalProperties" and after is True else "narrows"
+    if after is None:
+        return "changes" if keyword == "additionalProperties" and before is True else "widens"
+    if keyword == "additionalProperties":
+        if isinstance(before, bool) and isinstance(after, bool):
+            return "narrows" if before and not after else "widens"
+        return "changes"
+    if keyword in ("enum", "required") and isinstance(before, list) and isinstance(after, list):
+        old, new = {_canonical(v) for v in before}, {_canonical(v) for v in after}
+        if keyword == "required":
+            old, new = new, old  # requiring more names accepts fewer values
+        if new < old:
+            return "narrows"
+        return "widens" if new > old else "changes"
+    both_numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (before, after))
+    if both_numbers and keyword in _LOWER_BOUNDS:
+        return "narrows" if after > before else "widens"
+    if both_numbers and keyword in _UPPER_BOUNDS:
+        return "narrows" if after < before else "widens"
+    return "changes"
+
+
+def constraint_changes(old: Any, new: Any, path: str = "(value)") -> list[ConstraintChange]:
+    """The validation keywords (bounds, lengths, patterns, enums, ``required``, ``additionalProperties``) that
+    replacing the JSON schema ``old`` by ``new`` changes, following object properties and list items."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return []
+    found: list[ConstraintChange] = []
+    keywords = (*_LOWER_BOUNDS, *_UPPER_BOUNDS, *_EXACT, "enum", "required", "additionalProperties")
+    for keyword in keywords:
+        before, after = old.get(keyword), new.get(keyword)
+        if isinstance(before, dict) or isinstance(after, dict):
+            continue  # a schema for extra properties, not a yes/no; the schema diff above shows it
+        if _canonical(before) != _canonical(after):
+            found.append(ConstraintChange(path, keyword, before, after, _direction(keyword, before, after)))
+    old_props, new_props = old.get("properties"), new.get("properties")
+    if isinstance(old_props, dict) and isinstance(new_props, dict):
+        for prop in old_props.keys() & new_props.keys():
+            child = prop if path == "(value)" else f"{path}.{prop}"
+            found.extend(constraint_changes(old_props[prop], new_props[prop], child))
+    if isinstance(old.get("items"), dict):
+        child = "items[]" if path == "(value)" else f"{path}[]"
+        found.extend(constraint_changes(old["items"], new.get("items"), child))
+    return found
+
+
+def _constraint_lines(changes: Sequence[ConstraintChange]) -> list[str]:
+    colours = {"narrows": "red", "widens": "yellow", "changes": "yellow"}
+    return [f"    [{colours[c.direction]}]{c.direction}: {escape(c.describe())}[/]" for c in changes]
 
 
 def _incompatible_lines(items: Sequence[Incompatibility], what: str) -> list[str]:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from setpoint._core.operators import is_number
+from setpoint._remote import hints
 from setpoint.exceptions import ConfigurationError
 
 __all__ = ["RemoteOptions"]
@@ -65,14 +66,14 @@ class RemoteOptions:
         """The server URL (argument, else ``SETPOINT_URL``), without a trailing slash."""
         url = self.url or os.environ.get("SETPOINT_URL")
         if not url:
-            raise ConfigurationError("no Setpoint server URL: pass RemoteOptions(url=...) or set SETPOINT_URL")
+            raise ConfigurationError(f"no Setpoint server URL: {hints.current().url}")
         return url.rstrip("/")
 
     def resolved_api_key(self) -> str:
         """The API key (argument, else ``SETPOINT_API_KEY``)."""
         key = self.api_key or os.environ.get("SETPOINT_API_KEY")
         if not key:
-            raise ConfigurationError("no Setpoint API key: pass RemoteOptions(api_key=...) or set SETPOINT_API_KEY")
+            raise ConfigurationError(f"no Setpoint API key: {hints.current().api_key}")
         return key
 
     def resolved_cache_path(self) -> Path | None:

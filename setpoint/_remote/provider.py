@@ -30,6 +30,7 @@ from setpoint._remote.client import (
     fetch_config_async,
     is_transient,
     request_headers,
+    unreachable,
 )
 from setpoint._remote.lkg import InvalidResponseError, is_delta, merge_delta, merge_response
 from setpoint._remote.options import RemoteOptions
@@ -42,8 +43,6 @@ from setpoint.exceptions import RemoteError
 __all__ = ["RemoteProvider"]
 
 logger = logging.getLogger("setpoint.remote")
-
-_FAILURES_BEFORE_ERROR = 5
 
 
 def _jittered(seconds: float) -> float:
@@ -70,6 +69,7 @@ class RemoteProvider(Provider):
         self._etag: str | None = None
         self._last_fetch = float("-inf")
         self._failures = 0
+        self._down_since: float | None = None  # when the server became unreachable (None: reachable)
         self._seq = 0  # requests started
         self._applied_seq = 0  # the newest request whose answer was applied
         self._started = False
@@ -86,6 +86,7 @@ class RemoteProvider(Provider):
         self._fetch_lock = threading.Lock()  # one synchronous request at a time
         self._apply_lock = threading.Lock()  # guards the served state; never held during I/O
         self._persist_lock = threading.Lock()
+        self._health_lock = threading.Lock()
         self._ready = threading.Event()
         self._wake = threading.Event()
         self._force = threading.Event()
@@ -210,6 +211,7 @@ class RemoteProvider(Provider):
             if seq < self._applied_seq:
                 return None  # a slower request that started earlier: what we serve is newer
             self._applied_seq = seq
+            self._server_up()
             self._last_fetch = time.monotonic()
             self._failures = 0
             if fetched.not_modified:
@@ -271,10 +273,31 @@ class RemoteProvider(Provider):
                 self.source = "cache"
                 logger.warning("%s; serving the cached config from %s", exc, self._cache_path)
         self._ready.set()
-        if self.config is not None and is_transient(exc) and self._failures < _FAILURES_BEFORE_ERROR:
-            logger.info("refreshing variables failed: %s", exc)
+        if is_transient(exc):
+            if not self._server_down(str(exc)):
+                logger.debug("refreshing variables failed again: %s", exc)
         else:
             logger.warning("refreshing variables failed: %s", exc)
+
+    def _server_down(self, reason: str) -> bool:
+        """Log one warning when the server stops answering (not one per retry); True if this call logged it."""
+        with self._health_lock:
+            if self._down_since is not None:
+                return False
+            self._down_since = time.monotonic()
+        logger.warning("%s; serving the last values, retrying in the background", reason)
+        return True
+
+    def _server_up(self) -> None:
+        """Log one warning (so it shows wherever the loss did) when the server answers again."""
+        with self._health_lock:
+            since, self._down_since = self._down_since, None
+        if since is not None:
+            logger.warning(
+                "reconnected to the Setpoint server at %s after %.0f s; updates resume",
+                self.url,
+                time.monotonic() - since,
+            )
 
     def _persist(self, changed: VariablesConfig | None) -> None:
         """Write the served config to the cache file (the newest one, whoever calls last)."""
@@ -317,12 +340,15 @@ class RemoteProvider(Provider):
         headers = request_headers(self._api_key)
         while not self._stop.is_set():
             opened_at = time.monotonic()
+            opened = False
             try:
                 with httpx.Client(base_url=self.url, headers=headers, timeout=self._sse_timeout()) as http:
                     for event in listen(http, VARIABLE_UPDATES_PATH, self._on_sse_open):
                         if self._stop.is_set():
                             break
                         if event == "open":
+                            opened = True
+                            self._server_up()
                             # Changes made before the subscription existed send no event: fetch once now (a
                             # 304 when nothing changed). Covers reconnects, the first connection racing the
                             # first fetch, and a forked child's first stream.
@@ -333,6 +359,12 @@ class RemoteProvider(Provider):
                             self._request_refresh()
             except Exception as exc:
                 logger.debug("variable updates stream failed: %s", exc)
+                # A stream that ends is normal (restarts, proxies): only a failed (re)connection means the server
+                # is unreachable, and `_server_down` says so once until it answers again.
+                if isinstance(exc, httpx.TransportError) and not opened:
+                    self._server_down(str(unreachable(self.url, exc)))
+                elif isinstance(exc, RemoteError) and is_transient(exc):
+                    self._server_down(str(exc))
             finally:
                 if self.sse_connected and time.monotonic() - opened_at > 5.0:
                     backoff.reset()  # a stream that stayed up a while was healthy, events or not

@@ -2,14 +2,15 @@
 
 Each talks to the server of the current ``setpoint.configure(remote=...)`` (or ``url=``/``api_key=``, else
 ``SETPOINT_URL``/``SETPOINT_API_KEY``), shows the diff before changing anything, asks for confirmation unless
-``yes=True``, and changes nothing with ``dry_run=True``. Network and authentication failures raise
-`setpoint.exceptions.RemoteError` subclasses whose message says what to do.
+``yes=True`` (a ``[y/N]`` prompt on the console, or the ``confirm=`` callable), and changes nothing with
+``dry_run=True``. Network and authentication failures raise `setpoint.exceptions.RemoteError` subclasses whose
+message says what to do.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from rich.console import Console
@@ -77,9 +78,14 @@ def _console(console: Console | None) -> Console:
     return console if console is not None else Console(highlight=False, soft_wrap=True)
 
 
-def _confirm(console: Console) -> bool:
+Confirm = Callable[[Console], bool]
+"""Asks whether to apply the changes just shown on the console; True applies them."""
+
+
+def ask(console: Console) -> bool:
+    """The default `Confirm`: a ``[y/N]`` prompt on the console (no answer, or end of input, is no)."""
     try:
-        answer = console.input("Apply these changes? [y/N] ")
+        answer = console.input("Apply these changes? \\[y/N] ")  # escaped: [y/N] is not Rich markup
     except (EOFError, KeyboardInterrupt):
         answer = ""
     if answer.strip().lower() in ("y", "yes"):
@@ -88,7 +94,7 @@ def _confirm(console: Console) -> bool:
     return False
 
 
-def _gate(console: Console, has_changes: bool, dry_run: bool, yes: bool) -> bool:
+def _gate(console: Console, has_changes: bool, dry_run: bool, yes: bool, confirm: Confirm | None) -> bool:
     """Whether to apply: False when there is nothing to do, in a dry run, or when the user says no."""
     if not has_changes:
         console.print("[green]No changes needed: the server is up to date.[/]")
@@ -96,7 +102,7 @@ def _gate(console: Console, has_changes: bool, dry_run: bool, yes: bool) -> bool
     if dry_run:
         console.print("[yellow]Dry run: nothing changed.[/]")
         return False
-    return yes or _confirm(console)
+    return yes or (confirm or ask)(console)
 
 
 def push(
@@ -108,6 +114,7 @@ def push(
     url: str | None = None,
     api_key: str | None = None,
     console: Console | None = None,
+    confirm: Confirm | None = None,
 ) -> bool:
     """Push variables defined in code (all registered ones by default): create the missing ones (no labels,
     the code default as the ``example``) and update changed JSON schemas, keeping labels and rollouts.
@@ -141,7 +148,13 @@ def push(
                     "(fix or move those labels first, or push without strict)"
                 )
             out.print(f"[yellow]Warning: existing values of {names} will not validate against the new schema.[/]")
-        if not _gate(out, plan.has_changes, dry_run, yes):
+        if plan.constraint_changes:
+            names = ", ".join(sorted({name for name, _ in plan.constraint_changes}))
+            out.print(
+                f"[yellow]Warning: this push replaces validation rules set on the server for {names} "
+                "(see narrows/widens above) with the schema derived from the code.[/]"
+            )
+        if not _gate(out, plan.has_changes, dry_run, yes, confirm):
             return dry_run and plan.has_changes
         out.print("Applying changes...")
         for change in plan.changes:
@@ -165,6 +178,7 @@ def push_types(
     url: str | None = None,
     api_key: str | None = None,
     console: Console | None = None,
+    confirm: Confirm | None = None,
 ) -> bool:
     """Push types as named, shared JSON schemas (``/v1/variable-types/``). Each item is a type (named by its
     ``__name__``) or ``(type, name)``. ``strict=True`` refuses an update that values of variables using the
@@ -183,7 +197,7 @@ def push_types(
                     f"refusing the type update: existing values of {names} would not validate against it"
                 )
             out.print(f"[yellow]Warning: existing values of {names} will not validate against the new types.[/]")
-        if not _gate(out, plan.has_changes, dry_run, yes):
+        if not _gate(out, plan.has_changes, dry_run, yes, confirm):
             return dry_run and plan.has_changes
         for config in plan.types:
             if config.name in plan.creates or config.name in plan.updates:
@@ -227,6 +241,7 @@ def push_config(
     url: str | None = None,
     api_key: str | None = None,
     console: Console | None = None,
+    confirm: Confirm | None = None,
 ) -> bool:
     """Make the server's variables match ``config`` (a `VariablesConfig` or a YAML/JSON file).
 
@@ -242,7 +257,7 @@ def push_config(
         server = client.get_config()
         plan = plan_config(local, server, mode)
         out.print(plan.to_markup())
-        if not _gate(out, plan.has_changes, dry_run, yes):
+        if not _gate(out, plan.has_changes, dry_run, yes, confirm):
             return dry_run and plan.has_changes
         out.print("Applying changes...")
         for key in segment_order(local.segments, [*plan.segment_creates, *plan.segment_updates]):

@@ -279,10 +279,11 @@ class VariablesConfig(BaseModel):
         return cls.model_validate_json(text)
 
     def to_yaml(self) -> str:
-        """The config as YAML text."""
+        """The config as YAML text, for a human to edit: optional fields that are unset (None) are left out, so
+        reading it back gives the same config (`to_json` keeps every field, as the Logfire SDK reads it)."""
         from setpoint.config._io import dump_yaml
 
-        return dump_yaml(self.to_dict())
+        return dump_yaml(_without_unset(self, self.to_dict()))
 
     @classmethod
     def from_yaml(cls, text: str) -> VariablesConfig:
@@ -302,7 +303,9 @@ class VariablesConfig(BaseModel):
         """Write the config to a file: YAML for ``.yaml``/``.yml``, JSON for ``.json`` (atomically)."""
         from setpoint.config._io import write_config_data
 
-        write_config_data(Path(path), self.to_dict())
+        path = Path(path)
+        data = self.to_dict()
+        write_config_data(path, data if path.suffix.lower() == ".json" else _without_unset(self, data))
 
     def merge(self, other: VariablesConfig) -> VariablesConfig:
         """A new config with the variables and segments of both; ``other`` wins on a name clash."""
@@ -337,3 +340,27 @@ class VariablesConfig(BaseModel):
             if variable.aliases and name in variable.aliases:
                 return variable
         return None
+
+
+def _without_unset(value: Any, data: Any) -> Any:
+    """``data`` (the JSON dump of ``value``) without the fields of models that are None where None is the
+    default; None elsewhere (a required field, a value inside a JSON value) stays."""
+    if isinstance(value, BaseModel) and isinstance(data, dict):
+        fields = type(value).model_fields
+        out: dict[str, Any] = {}
+        for key, item in data.items():
+            name = next((n for n, f in fields.items() if (f.serialization_alias or f.alias or n) == key), None)
+            info = fields.get(name) if name is not None else None
+            if info is None:
+                out[key] = item
+                continue
+            attr = getattr(value, name) if name is not None else None
+            if attr is None and not info.is_required() and info.default is None:
+                continue
+            out[key] = _without_unset(attr, item)
+        return out
+    if isinstance(value, dict) and isinstance(data, dict) and len(value) == len(data):
+        return {key: _without_unset(v, item) for (key, item), v in zip(data.items(), value.values(), strict=True)}
+    if isinstance(value, list | tuple) and isinstance(data, list) and len(value) == len(data):
+        return [_without_unset(v, item) for v, item in zip(value, data, strict=True)]
+    return data

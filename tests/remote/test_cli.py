@@ -96,7 +96,11 @@ def test_push_dry_run_then_apply_then_nothing_to_do(cli: typer.Typer, project: P
 
 def test_push_asks_for_confirmation(cli: typer.Typer, project: Project, app_file: Path) -> None:
     result = run(cli, project, "push", str(app_file), input="n\n")
-    assert result.exit_code == 0 and "Apply these changes?" in result.output and "Aborted" in result.output
+    assert result.exit_code == 1  # a script sees that nothing was applied
+    assert "Apply these changes? [y/N]" in result.output and "Aborted: nothing changed" in result.output
+    assert server_config(project).variables == {}
+    clear_registry()
+    assert run(cli, project, "push", str(app_file), input="").exit_code == 1  # no answer (end of input) is no
     assert server_config(project).variables == {}
     clear_registry()
     result = run(cli, project, "push", str(app_file), input="y\n")
@@ -136,6 +140,44 @@ def test_push_schema_change_strict_refuses_breaking_values(cli: typer.Typer, pro
     agent = server_config(project).variables["agent_config"]
     assert "max_tokens" in json.dumps(agent.json_schema)
     assert "prod" in agent.labels and agent.rollout.labels == {"prod": 1.0}  # labels and rollout kept
+
+
+def test_push_shows_server_written_rules_it_replaces(cli: typer.Typer, project: Project, app_file: Path) -> None:
+    """A schema tightened in the UI (minLength, maximum, additionalProperties) is not silently widened by a push."""
+    assert run(cli, project, "push", str(app_file), "--yes").exit_code == 0
+    config = server_config(project).variables["agent_config"]
+    schema = json.loads(json.dumps(config.json_schema))
+    schema["properties"]["instructions"]["minLength"] = 3
+    schema["properties"]["temperature"]["maximum"] = 2
+    schema["additionalProperties"] = False
+    body = {"name": "agent_config", "description": config.description, "json_schema": schema}
+    with project.api() as api:
+        api.put("/v1/variables/agent_config/", json=body).raise_for_status()
+
+    clear_registry()
+    result = run(cli, project, "push", str(app_file), input="n\n")
+    assert result.exit_code == 1, result.output
+    assert "widens: instructions: minLength 3 -> (none)" in result.output
+    assert "widens: temperature: maximum 2 -> (none)" in result.output
+    assert "widens: (value): additionalProperties false -> (none)" in result.output
+    assert "replaces validation rules set on the server for agent_config" in result.output
+    assert server_config(project).variables["agent_config"].json_schema == schema  # declined: kept
+
+    clear_registry()
+    result = run(cli, project, "push", str(app_file), "--yes")
+    assert result.exit_code == 0, result.output
+    assert "minLength" not in json.dumps(server_config(project).variables["agent_config"].json_schema)
+
+
+def test_help_shows_no_type_next_to_flags() -> None:
+    env = child_env(NO_COLOR="1", COLUMNS="120")
+    for args in ([], ["push"], ["keys", "create"]):
+        done = subprocess.run([*CLI, *args, "--help"], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        help_line = next(line for line in done.stdout.splitlines() if "--help" in line)
+        assert "<bool>" not in help_line and "Show this message and exit." in help_line
+        assert "<bool>" not in done.stdout
+    assert "<str>" in done.stdout  # options that take a value still show its type
 
 
 def test_validate_passes_and_fails(cli: typer.Typer, project: Project, app_file: Path) -> None:
@@ -226,6 +268,14 @@ def test_push_config_pull_and_get(cli: typer.Typer, project: Project, tmp_path: 
 
     result = run(cli, project, "pull")
     assert result.exit_code == 0 and yaml.safe_load(result.stdout)["variables"]["max_items"]
+    # YAML is for people: unset fields are left out and reading it back gives the same config ...
+    assert "null" not in result.stdout and "type_name" not in result.stdout, result.stdout
+    assert VariablesConfig.from_yaml(result.stdout) == server_config(project)
+    # ... while JSON (what the Logfire SDK reads) keeps every field.
+    pulled_json = tmp_path / "pulled.json"
+    assert run(cli, project, "pull", "-o", str(pulled_json)).exit_code == 0
+    raw = json.loads(pulled_json.read_text())["variables"]["max_items"]
+    assert "type_name" in raw and raw["description"] is None
 
     result = run(cli, project, "get", "support_prompt", "--key", "u1", "--attr", "plan=enterprise")
     assert result.exit_code == 0, result.output
@@ -276,19 +326,20 @@ def test_server_unreachable(cli: typer.Typer, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     for args in (["pull"], ["push-config", str(seeded_file(tmp_path))], ["get", "x"]):
         line = one_line_error(run(cli, None, *args, "--url", url, "--api-key", "k"))
-        assert "cannot reach the Setpoint server" in line and "SETPOINT_URL" in line
+        assert "cannot reach the Setpoint server" in line and "pass --url or set SETPOINT_URL" in line
+        assert "RemoteOptions" not in line  # the CLI names its own options, not the SDK's
 
 
 def test_bad_key_and_read_only_key(cli: typer.Typer, project: Project, app_file: Path, tmp_path: Path) -> None:
     line = one_line_error(run(cli, project, "pull", key="sp_not_a_real_key_0000000000000000"))
-    assert "refused the API key" in line and "SETPOINT_API_KEY" in line
+    assert "refused the API key" in line and "pass --api-key or set SETPOINT_API_KEY" in line
     line = one_line_error(run(cli, project, "push-config", str(seeded_file(tmp_path)), "--yes", key=project.read_key))
     assert "refused the API key" in line and "write scope" in line
 
 
 def test_missing_url(cli: typer.Typer, tmp_path: Path) -> None:
     line = one_line_error(run(cli, None, "pull"))
-    assert "no Setpoint server URL" in line
+    assert "no Setpoint server URL: pass --url or set SETPOINT_URL" in line
 
 
 def test_invalid_files(cli: typer.Typer, project: Project, tmp_path: Path) -> None:

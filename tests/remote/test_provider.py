@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from datetime import timedelta
 from functools import partial
@@ -170,3 +171,34 @@ def test_shutdown_is_prompt_and_idempotent(project: Project) -> None:
     assert time.monotonic() - started < 1  # the blocked stream read is interrupted, not waited for
     assert provider._poller is not None and not provider._poller.is_alive()
     assert provider._sse_thread is not None and not provider._sse_thread.is_alive()
+
+
+def test_one_warning_when_the_server_goes_away_and_one_when_it_is_back(
+    own_server: ServerProc, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A long-running app: the stream drops, every retry (SSE reconnects, polls) fails; the log says so once."""
+    project = own_server.project()
+    project.put_variable("mode", "before", create=True)
+    provider = RemoteProvider(
+        RemoteOptions(url=own_server.url, api_key=project.read_key, polling_interval=timedelta(seconds=0.2))
+    )
+    caplog.set_level(logging.DEBUG, logger="setpoint.remote")
+    provider.start()
+    try:
+        assert provider.wait_ready(10) and wait_until(lambda: provider.sse_connected, 5)
+        own_server.kill()
+        retries = lambda: sum("failed again" in r.getMessage() for r in caplog.records)  # noqa: E731
+        assert wait_until(lambda: retries() >= 5, 15)  # polls every 0.2 s, all failing
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, warnings
+        assert "cannot reach the Setpoint server" in warnings[0] and "retrying in the background" in warnings[0]
+        assert "RemoteOptions(url=...)" in warnings[0] and "--url" not in warnings[0]  # the SDK's own words
+
+        own_server.start()
+        assert wait_until(lambda: provider.sse_connected and provider.last_error is None, 15)
+        time.sleep(0.5)  # more polls, now succeeding: no more messages
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 2, warnings
+        assert warnings[1].startswith(f"reconnected to the Setpoint server at {own_server.url}")
+    finally:
+        provider.shutdown(5)
