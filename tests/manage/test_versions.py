@@ -154,3 +154,26 @@ def test_delete_label_in_use_is_refused(api: httpx.Client) -> None:
     response = api.delete("/v1/variables/agent_config/labels/production/")
     assert response.status_code == 422
     assert "the default rollout" in response.json()["detail"]
+
+
+def test_move_label_bodies_as_documented(api: httpx.Client) -> None:
+    """The bodies docs/MANAGEMENT.md shows for moving a label, and the 422 for the guessed {"version": 2}."""
+    create_variable(api)
+    add_version(api, {"instructions": "one"})
+    add_version(api, {"instructions": "two"})
+    guessed = api.put("/v1/variables/agent_config/labels/canary/", json={"version": 2})
+    assert guessed.status_code == 422 and "target_type" in guessed.json()["detail"]
+    bodies: list[tuple[str, dict[str, object], str | None]] = [
+        ("canary", {"target_type": "version", "version": 2}, None),
+        ("canary", {"target_type": "latest"}, "latest"),
+        ("follower", {"target_type": "label", "target_label": "canary"}, "canary"),
+        ("canary", {"target_type": "code_default"}, "code_default"),
+    ]
+    for label, body, ref in bodies:
+        response = api.put(f"/v1/variables/agent_config/labels/{label}/", json=body)
+        assert response.status_code == 200, response.text
+        served = response.json()["labels"][label]
+        if ref is None:
+            assert served["version"] == 2 and json.loads(served["serialized_value"]) == {"instructions": "two"}
+        else:
+            assert served["ref"] == ref
