@@ -187,7 +187,10 @@ def test_one_warning_when_the_server_goes_away_and_one_when_it_is_back(
     try:
         assert provider.wait_ready(10) and wait_until(lambda: provider.sse_connected, 5)
         own_server.kill()
-        retries = lambda: sum("failed again" in r.getMessage() for r in caplog.records)  # noqa: E731
+
+        def retries() -> int:
+            return sum("failed again" in r.getMessage() for r in caplog.records)
+
         assert wait_until(lambda: retries() >= 5, 15)  # polls every 0.2 s, all failing
         warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(warnings) == 1, warnings
