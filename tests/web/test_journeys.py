@@ -276,6 +276,7 @@ def test_api_keys_page_shows_a_new_key_once_and_revokes(page: Page, live: LiveSe
             page.reload()
         assert last_used.inner_text().endswith(" UTC")
         page.get_by_role("link", name="API keys").click()
+        page.once("dialog", lambda dialog: dialog.accept())  # "Revoke the key …?"
         page.get_by_role("button", name="Revoke key checkout service").click()
         assert "Revoked key" in page.locator(".alert-ok").inner_text()
         assert client.get("/v1/variables/").status_code == 401

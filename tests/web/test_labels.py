@@ -37,6 +37,7 @@ def test_move_and_delete_labels(page: Page, live: LiveServer) -> None:
     page.locator("section", has=page.get_by_role("heading", name="Default rollout")).get_by_label("canary").fill("100")
     page.get_by_role("button", name="Save targeting").click()
     page.get_by_role("link", name="Values").click()
+    page.on("dialog", lambda dialog: dialog.accept())  # the confirmation (tests/web/test_polish.py dismisses it)
     page.get_by_role("button", name="Delete label canary").click()
     assert "still used by the default rollout, label 'premium'" in page.locator("#form-error").inner_text()
     page.get_by_role("button", name="Delete label production").click()

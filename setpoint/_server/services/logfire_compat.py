@@ -155,7 +155,7 @@ def variable_to_logfire(
         try:
             overrides.extend(rewrite_override(override, segments))
         except NotExpressibleError as exc:
-            warnings.append(f"variable {name!r}: override {index} left out because {exc}")
+            warnings.append(f"variable {name!r}: rule #{index + 1} (overrides[{index}]) left out because {exc}")
     return {**variable, "overrides": overrides}, warnings
 
 

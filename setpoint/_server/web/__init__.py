@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from setpoint._server.api import api_keys
 from setpoint._server.api import editing as editing_api
@@ -24,6 +24,7 @@ from setpoint._server.web import (
     views_variables,
 )
 from setpoint._server.web.headers import UiSecurityHeaders
+from setpoint._server.web.messages import for_ui
 from setpoint._server.web.render import templates
 from setpoint._server.web.session import CsrfError, LoginRequiredError
 
@@ -44,6 +45,13 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 async def _csrf_failed(request: Request, exc: Exception) -> Response:
     message = "This form was sent without a valid security token (CSRF). Reload the page and try again."
     return templates.TemplateResponse(request, "error.html", {"message": message, "status": 403}, status_code=403)
+
+
+async def _favicon() -> Response:
+    """The tab icon (our own SVG; browsers ask for /favicon.ico whatever the page links), public and cached."""
+    return FileResponse(
+        STATIC_DIR / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 def _serves(app: FastAPI, router: APIRouter) -> bool:
@@ -73,12 +81,13 @@ def install(app: FastAPI) -> None:
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_api_route("/favicon.ico", _favicon, methods=["GET", "HEAD"], include_in_schema=False)
     json_handler = app.exception_handlers.get(ServiceError)
 
     async def service_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
         if _is_ui(request) or json_handler is None:
-            context = {"message": exc.message, "status": exc.status_code}
+            context = {"message": for_ui(exc.message), "status": exc.status_code}
             return templates.TemplateResponse(request, "error.html", context, status_code=exc.status_code)
         result = json_handler(request, exc)
         if inspect.isawaitable(result):

@@ -25,6 +25,7 @@ from setpoint._server.services.people import actors, roles
 from setpoint._server.services.people.service import project_role
 from setpoint._server.storage.records import Project
 from setpoint._server.web import session as sessions
+from setpoint._server.web.messages import for_ui
 from setpoint._server.web.session import UiSession
 
 HERE = Path(__file__).parent
@@ -75,7 +76,18 @@ def _initials(actor: str) -> str:
     return "K" if found.key_id is not None else actors.initials(actors.display(actor))
 
 
+def _sentence(text: object) -> str:
+    """A message as a sentence: capitalised first letter (the rest as it is)."""
+    value = str(text).strip()
+    return value[:1].upper() + value[1:]
+
+
+ROLLOUT_COLOURS = ("#3b5bdb", "#0ca678", "#f08c00", "#ae3ec9", "#e8590c", "#1098ad", "#d6336c", "#5c940d")
+"""The colour of each label in a rollout bar, in the order of the labels (the legend and app.js use these)."""
+
+templates.env.globals["rollout_colours"] = ROLLOUT_COLOURS
 templates.env.filters["pretty"] = _pretty
+templates.env.filters["sentence"] = _sentence
 templates.env.filters["short"] = _short
 templates.env.filters["when"] = _when
 templates.env.filters["actor"] = _actor
@@ -124,6 +136,8 @@ class Page:
             base=self.base,
             notice=context.get("notice") or self.request.query_params.get("notice", "")[:300],
         )
+        if isinstance(context.get("error"), str) and context["error"]:
+            context["error"] = for_ui(context["error"])
         return templates.TemplateResponse(self.request, template, context, status_code=status_code)
 
     def redirect(self, path: str, notice: str = "") -> RedirectResponse:

@@ -92,6 +92,7 @@ async def save_type(current: Current) -> Response:
 
 def _keys_page(current: Page, error: str = "", status_code: int = 200, **extra: object) -> Response:
     keys = key_service.list_keys(current.ctx, current.project.id)
+    extra.setdefault("values", {"name": "", "scopes": ["read"]})  # the new-key form: as typed after an error
     return current.render("keys.html", status_code, keys=keys, error=error, nav="keys", **extra)
 
 
@@ -118,6 +119,10 @@ async def create_key(current: Current) -> Response:
     another key). The key belongs to the person who made it and never carries more than their role."""
     form = await current.form(roles.ADMIN)
     scopes = [s for s in ("read", "write", "read_external") if field(form, f"scope_{s}") == "yes"]
+    typed = {"name": field(form, "name"), "scopes": scopes}
+    if not scopes:
+        message = "Choose at least one scope: read to fetch the config, write to change it."
+        return await run_in_threadpool(_keys_page, current, message, 422, values=typed)
     try:
         parsed = key_service.parse_scopes(scopes)
         created = await run_in_threadpool(
@@ -132,7 +137,7 @@ async def create_key(current: Current) -> Response:
             )
         )
     except ServiceError as exc:
-        return await run_in_threadpool(_keys_page, current, exc.message, exc.status_code)
+        return await run_in_threadpool(_keys_page, current, exc.message, exc.status_code, values=typed)
     response = current.redirect("/keys")
     response.set_cookie(
         NEW_KEY_COOKIE,

@@ -60,8 +60,8 @@ def _users(current: Page) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     return variables, users
 
 
-def _rows(current: Page) -> list[SegmentRow]:
-    views = segments.list_segments(current.ctx, current.project.id)
+def _rows(current: Page, query: str = "") -> list[SegmentRow]:
+    views = segments.list_segments(current.ctx, current.project.id, query)
     variables, users = _users(current)
     return [
         SegmentRow(
@@ -77,10 +77,11 @@ def _rows(current: Page) -> list[SegmentRow]:
 
 
 @router.get("/p/{project}/segments")
-async def segment_list(current: Current) -> Response:
-    """Every segment: key, name, description, tags, key counts, rule count and who uses it."""
-    rows = await run_in_threadpool(_rows, current)
-    return current.render("segments.html", rows=rows, nav="segments")
+async def segment_list(current: Current, q: str = "") -> Response:
+    """Every segment (or those matching the search ``q``): key, name, description, tags, key counts, rule count
+    and who uses it."""
+    rows = await run_in_threadpool(_rows, current, q)
+    return current.render("segments.html", rows=rows, q=q, nav="segments")
 
 
 def _new_form(current: Page, values: dict[str, str], error: str = "", status_code: int = 200) -> Response:

@@ -111,6 +111,8 @@ def _values_page(
     if draft is None:
         source = versions[0].serialized_value if versions else record.fields.example
         draft = _editable(source, kind)
+        if not draft and kind == "json" and isinstance(record.fields.json_schema, dict):
+            draft = json.dumps(_skeleton(record.fields.json_schema), indent=2, ensure_ascii=False)
     return current.render(
         "variable_values.html",
         extra.pop("status_code", 200),
@@ -174,6 +176,26 @@ async def preview(current: Current, name: str) -> Response:
         return JSONResponse({"error": "send a JSON object"}, status_code=400)
     result = await run_in_threadpool(_preview, current, name, str(body.get("value", "")), str(body.get("inputs", "")))
     return JSONResponse(result)
+
+
+def _skeleton(schema: dict[str, Any], depth: int = 0) -> Any:
+    """A starting value shaped like ``schema`` (defaults where it has them), for a JSON variable that has no
+    version and no example yet: the user fills it in rather than typing the structure."""
+    if "default" in schema:
+        return schema["default"]
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    properties = schema.get("properties")
+    if (kind == "object" or isinstance(properties, dict)) and depth < 5:
+        if not isinstance(properties, dict):
+            return {}
+        return {k: _skeleton(v, depth + 1) if isinstance(v, dict) else None for k, v in properties.items()}
+    return {"string": "", "integer": 0, "number": 0, "boolean": False, "array": []}.get(str(kind))
 
 
 def _editable(serialized: str | None, kind: str) -> str:

@@ -54,11 +54,13 @@ def parse(actor: str) -> ParsedActor:
 def display(actor: str) -> str:
     """A human-readable name: ``Alice``, ``key ci of Alice``, ``key ci``, or the actor itself."""
     found = parse(actor)
+    # An unnamed key is named "key sp_abc…" when created: say "API key sp_abc…", not "API key key sp_abc…".
+    key = (found.key_name or "").removeprefix("key ")
     if found.user_id is not None:
         name = found.user_name or f"person {found.user_id}"
-        return name if found.key_id is None else f"key {found.key_name} of {name}"
+        return name if found.key_id is None else f"key {key} of {name}"
     if found.key_id is not None:
-        return f"API key {found.key_name}"
+        return f"API key {key}"
     return actor.removeprefix("user:")
 
 

@@ -168,10 +168,22 @@ def _validated(data: dict[str, Any]) -> Segment:
         raise SegmentInvalidError(str(exc)) from None
 
 
-def list_segments(ctx: ServiceContext, project_id: int) -> list[SegmentView]:
-    """Every segment of the project, by key."""
+def list_segments(ctx: ServiceContext, project_id: int, query: str = "") -> list[SegmentView]:
+    """Every segment of the project, by key; with ``query``, those whose key, name, description or a tag contains
+    it (ignoring case)."""
     with ctx.storage.read() as tx:
-        return [_view(r) for r in tx.list_segments(project_id)]
+        views = [_view(r) for r in tx.list_segments(project_id)]
+    needle = query.strip().casefold()
+    if not needle:
+        return views
+    return [
+        v
+        for v in views
+        if any(
+            needle in text.casefold()
+            for text in (v.segment.key, v.segment.name, v.segment.description or "", *v.segment.tags)
+        )
+    ]
 
 
 def get_segment(ctx: ServiceContext, project_id: int, key: str) -> SegmentView:

@@ -12,6 +12,13 @@
     });
   });
 
+  // Destructive one-click forms (delete a label, revoke a key) ask first; without JS they submit as they are.
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+
   // Copy buttons (the new API key).
   document.querySelectorAll("[data-copy]").forEach((button) => {
     button.addEventListener("click", () => {
@@ -143,7 +150,11 @@
       if (bar && weight > 0) {
         const span = document.createElement("span");
         span.style.width = Math.min(weight, 100) + "%";
-        span.style.background = colors[i % colors.length];
+        // The label's colour in the legend under the bar (same palette, same order).
+        const swatch = Array.from(box.querySelectorAll("[data-legend-label]"))
+          .find((item) => item.dataset.legendLabel === input.dataset.labelName);
+        const legendColour = swatch ? swatch.querySelector("i").style.background : "";
+        span.style.background = legendColour || colors[i % colors.length];
         span.title = input.dataset.labelName + " " + weight + "%";
         bar.appendChild(span);
       }
