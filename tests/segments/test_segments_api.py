@@ -9,7 +9,7 @@ from typing import Any
 
 from setpoint.config import Segment
 from tests.segments.support import SEMANTIC_PATCH, App, ld_create, ld_patch, ld_url, served_config
-from tests.server.support import Project
+from tests.server.support import Project, make_project
 
 
 def _variable_using(segment: str, name: str = "flag", kind: str = "in-segment") -> dict[str, Any]:
@@ -274,3 +274,41 @@ def test_ld_list_filter_and_sort(app: App, project: Project) -> None:
     assert keys(sort="name") == ["a-seg", "b-seg", "c-seg"]
     bad = app.client.get(ld_url(project), params={"filter": "color:red"}, headers=auth)
     assert bad.status_code == 400 and "unknown filter field 'color'" in bad.json()["message"]
+
+
+def test_restore_an_earlier_state_from_the_history(app: App, project: Project) -> None:
+    h = project.headers()
+    doc = {"key": "beta", "name": "Beta", "included": ["ann"]}
+    assert app.client.post("/v1/segments/", json=doc, headers=h).status_code == 201
+    changed = {**doc, "name": "Beta testers", "included": ["bob"], "rules": [{"clauses": [
+        {"attribute": "plan", "op": "in", "values": ["pro"]}]}]}  # fmt: skip
+    assert app.client.put("/v1/segments/beta/", json=changed, headers=h).status_code == 200
+    history = app.client.get("/v1/segments/beta/history/", headers=h).json()
+    created = history[-1]
+    assert created["action"] == "create"
+
+    stale = app.client.post(
+        "/v1/segments/beta/restore/", json={"entry_id": created["id"]}, headers={**h, "If-Match": '"1"'}
+    )
+    assert stale.status_code == 412  # someone saved since revision 1: nothing restored
+    assert app.client.get("/v1/segments/beta/", headers=h).json()["included"] == ["bob"]
+    restored = app.client.post(
+        "/v1/segments/beta/restore/", json={"entry_id": created["id"]}, headers={**h, "If-Match": '"2"'}
+    )
+    assert restored.status_code == 200, restored.text
+    body = restored.json()
+    assert (body["name"], body["included"], body["rules"], body["revision"]) == ("Beta", ["ann"], [], 3)
+    assert served_config(app, project).segments["beta"].included == ["ann"]  # served at once
+    newest = app.client.get("/v1/segments/beta/history/", headers=h).json()[0]
+    assert newest["action"] == "restore" and newest["actor"].startswith("api_key:")
+    assert newest["before"]["included"] == ["bob"] and newest["after"]["included"] == ["ann"]
+
+    assert app.client.post("/v1/segments/beta/restore/", json={"entry_id": 10**9}, headers=h).status_code == 404
+    bad = app.client.post("/v1/segments/beta/restore/", json={"version": 1}, headers=h)
+    assert bad.status_code == 400 and "entry_id" in bad.json()["detail"]
+    read_only = project.headers(project.ro_key)
+    refused = app.client.post("/v1/segments/beta/restore/", json={"entry_id": created["id"]}, headers=read_only)
+    assert refused.status_code == 403
+    other = make_project(app.ctx)  # another project cannot restore (or see) this one's segment
+    denied = app.client.post("/v1/segments/beta/restore/", json={"entry_id": created["id"]}, headers=other.headers())
+    assert denied.status_code == 404

@@ -279,3 +279,50 @@ def test_favicon_is_served(page: Page, live: LiveServer) -> None:
         }"""
     )
     assert icon[0] > 0 and icon[1] > 0  # the browser can draw it
+
+
+def test_history_shows_each_change_and_restores_a_segment(page: Page, live: LiveServer) -> None:
+    pid = _project_id(live)
+    name = f"hist_{uuid.uuid4().hex[:6]}"
+    _json_variable(live, name, {"instructions": "one"}, label="control")
+    editing.set_targeting(live.ctx, pid, name, {"labels": {"control": 0.25}}, [], ACTOR)
+    page.goto(f"{live.url}/p/default/variables/{name}/history")
+    newest = page.locator(".timeline li").first
+    assert newest.locator(".change-diff .diff").is_hidden()  # folded until asked for
+    newest.get_by_text("Show the change").click()
+    diff = newest.locator(".change-diff .diff")
+    added = diff.locator(".add").all_inner_texts()
+    assert any('"control": 0.25' in line for line in added), diff.inner_text()
+
+    key = f"hist-{uuid.uuid4().hex[:6]}"
+    segments.create_segment(live.ctx, pid, {"key": key, "name": "First", "included": ["ann"]}, ACTOR)
+    segments.replace_segment(live.ctx, pid, key, {"key": key, "name": "Second", "included": ["bob"]}, ACTOR)
+    page.goto(f"{live.url}/p/default/segments/{key}/history")
+    entries = page.locator(".timeline li")
+    assert entries.count() == 2
+    entries.first.get_by_text("Show the change").click()
+    diff_text = entries.first.locator(".diff").inner_text()
+    assert '-  "name": "First"' in diff_text and '+  "name": "Second"' in diff_text
+    assert '-    "ann"' in diff_text and '+    "bob"' in diff_text
+    assert entries.first.get_by_role("button").count() == 0  # the newest entry is the current state
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    entries.nth(1).get_by_role("button", name="Restore this state").click()
+    page.wait_for_timeout(300)
+    assert segments.get_segment(live.ctx, pid, key).segment.name == "Second"  # dismissed: unchanged
+
+    # Someone else saves meanwhile: the restore from the stale page is refused, nothing overwritten.
+    segments.replace_segment(live.ctx, pid, key, {"key": key, "name": "Third", "included": ["cy"]}, ACTOR)
+    page.once("dialog", lambda dialog: dialog.accept())
+    entries.nth(1).get_by_role("button", name="Restore this state").click()
+    assert "revision" in page.locator("#form-error").inner_text()
+    assert segments.get_segment(live.ctx, pid, key).segment.name == "Third"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(".timeline li").last.get_by_role("button", name="Restore this state").click()
+    assert "Segment restored" in page.locator(".alert-ok").inner_text()
+    restored = segments.get_segment(live.ctx, pid, key).segment
+    assert (restored.name, restored.included) == ("First", ["ann"])
+    newest_entry = page.locator(".timeline li").first
+    assert "restored an earlier state" in newest_entry.inner_text()
+    assert newest_entry.locator("span").nth(0).inner_text() == "admin"  # audited as the user who restored it

@@ -109,3 +109,23 @@ async def segment_history(
     ctx = server_state(request).ctx
     entries = await run_in_threadpool(service.segment_history, ctx, caller.project_id, key, limit)
     return [audit.entry_json(e) for e in entries]
+
+
+@router.post("/segments/{key}/restore/", summary="Restore a segment as it was after a change in its history")
+async def restore_segment(
+    request: Request,
+    key: str,
+    body: Annotated[dict[str, Any], Body(description='{"entry_id": <id of an entry of GET .../history/>}')],
+    caller: Writer,
+    if_match: IfMatch = None,
+) -> Response:
+    """The segment becomes what it was right after that history entry (audited as ``restore``)."""
+    entry_id = body.get("entry_id")
+    if not isinstance(entry_id, int) or isinstance(entry_id, bool):
+        raise service.SegmentInvalidError('send {"entry_id": n}, the id of an entry of the segment\'s history')
+    ctx = server_state(request).ctx
+    revision = parse_if_match(if_match)
+    view = await run_in_threadpool(
+        service.restore_segment, ctx, caller.project_id, key, entry_id, caller.actor, revision
+    )
+    return _response(view)

@@ -5,6 +5,8 @@ Project entries have a ``project_id``; instance events (people, logins, failed l
 
 from __future__ import annotations
 
+import difflib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -84,3 +86,14 @@ def entry_json(entry: AuditEntry) -> dict[str, Any]:
         "before": entry.before,
         "after": entry.after,
     }
+
+
+def change_lines(before: Any, after: Any, context: int = 1) -> list[str]:
+    """What a change did, as the lines of a unified diff of the pretty-printed JSON before and after (keys
+    sorted; a create diffs against nothing, a delete against nothing after)."""
+
+    def lines(value: Any) -> list[str]:
+        return [] if value is None else json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+
+    diff = difflib.unified_diff(lines(before), lines(after), "before", "after", n=context, lineterm="")
+    return [line for line in diff if not line.startswith(("--- ", "+++ "))]

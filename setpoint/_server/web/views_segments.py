@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from setpoint._server.services import audit
 from setpoint._server.services.errors import InvalidError, ServiceError
 from setpoint._server.services.segments import service as segments
 from setpoint._server.services.wire import project_wire
@@ -195,19 +196,21 @@ def _describe(action: str, before: Any, after: Any) -> str:
     if not isinstance(before, dict) or not isinstance(after, dict):
         return action
     changed = [name for name in sorted(set(before) | set(after)) if before.get(name) != after.get(name)]
-    return "changed " + ", ".join(n.replace("_", " ") for n in changed) if changed else "saved without changes"
+    what = "changed " + ", ".join(n.replace("_", " ") for n in changed) if changed else "saved without changes"
+    return f"restored an earlier state ({what})" if action == "restore" else what
 
 
-def _history_page(current: Page, key: str) -> Response:
+def _history_page(current: Page, key: str, error: str = "", status_code: int = 200) -> Response:
     view = segments.get_segment(current.ctx, current.project.id, key)
     entries = segments.segment_history(current.ctx, current.project.id, key)
-    changes = [(e, _describe(e.action, e.before, e.after)) for e in entries]
+    changes = [(e, _describe(e.action, e.before, e.after), audit.change_lines(e.before, e.after)) for e in entries]
     return current.render(
         "segments_history.html",
+        status_code,
         view=view,
         segment=view.segment,
         changes=changes,
-        error="",
+        error=error,
         tab="history",
         nav="segments",
     )
@@ -215,5 +218,21 @@ def _history_page(current: Page, key: str) -> Response:
 
 @router.get("/p/{project}/segments/{key}/history")
 async def segment_history(current: Current, key: str) -> Response:
-    """The segment's audit entries: who changed what, when."""
+    """The segment's audit entries: who changed what, when, the change itself, and restore buttons."""
     return await run_in_threadpool(_history_page, current, key)
+
+
+@router.post("/p/{project}/segments/{key}/history/{entry_id}/restore")
+async def restore_segment(current: Current, key: str, entry_id: int) -> Response:
+    """Make the segment what it was right after that change (through the segments service: audited, refused
+    when someone saved it since the page was loaded)."""
+    form = await current.form()
+    try:
+        await run_in_threadpool(
+            lambda: segments.restore_segment(
+                current.ctx, current.project.id, key, entry_id, current.session.actor, if_match=revision(form)
+            )
+        )
+    except ServiceError as exc:
+        return await run_in_threadpool(_history_page, current, key, exc.message, _ui_status(exc))
+    return current.redirect(f"/segments/{key}/history", "Segment restored to that earlier state.")

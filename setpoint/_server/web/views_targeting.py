@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from setpoint._server.services import catalog, editing, lifecycle
+from setpoint._server.services import audit, catalog, editing, lifecycle
 from setpoint._server.services.errors import InvalidError, ServiceError
 from setpoint._server.services.people import roles
 from setpoint._server.services.usage import report as usage_report
@@ -95,7 +95,7 @@ def _history_page(current: Page, name: str, error: str = "", status_code: int = 
     record = catalog.get_record(current.ctx, current.project.id, name)
     found = catalog.variable_history(current.ctx, current.project.id, name)
     versions = catalog.list_version_info(current.ctx, current.project.id, name)
-    changes = [(entry, catalog.describe_change(entry)) for entry in found.entries]
+    changes = [(e, catalog.describe_change(e), audit.change_lines(e.before, e.after)) for e in found.entries]
     labels_all = [lb.name for lb in catalog.list_labels(current.ctx, current.project.id, name)]
     return current.render(
         "variable_history.html",

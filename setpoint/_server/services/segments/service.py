@@ -43,6 +43,7 @@ __all__ = [
     "list_segments",
     "patch_segment",
     "replace_segment",
+    "restore_segment",
     "segment_history",
 ]
 
@@ -135,6 +136,7 @@ def _write(
     *,
     current: SegmentRecord | None,
     event: EventName,
+    action: str | None = None,
 ) -> SegmentView:
     """Store ``segment`` (create when ``current`` is None), validate the project, audit and announce."""
     problem = segment_problem(segment, ctx.limits)
@@ -153,7 +155,7 @@ def _write(
             ) from None
         _check_segment(tx, project_id, segment)
         before = None if current is None else _view(current).wire
-        action = "create" if current is None else "update"
+        action = action or ("create" if current is None else "update")
         audit.record(tx, project_id, actor, action, "segment", segment.key, before, segment.model_dump(mode="json"))
         change = Change(project_id=project_id, entity="segment", event=event, name=segment.key)
         ctx.sink.record(tx, change)
@@ -276,3 +278,21 @@ def segment_history(ctx: ServiceContext, project_id: int, key: str, limit: int =
         if not entries and tx.get_segment(project_id, key) is None:
             raise NotFoundError(f"segment {key!r} does not exist in this project")
     return entries
+
+
+def restore_segment(
+    ctx: ServiceContext, project_id: int, key: str, entry_id: int, actor: str, if_match: int | None = None
+) -> SegmentView:
+    """Make the segment what it was right after the change ``entry_id`` of its history (audited as a restore,
+    validated like any replacement, refused with 412 when ``if_match`` is stale)."""
+    with ctx.storage.read() as tx:
+        current = _require(tx, project_id, key)
+        entries = tx.list_audit(project_id, entity_type="segment", entity_name=key, limit=10_000)
+    entry = next((e for e in entries if e.id == entry_id), None)
+    if entry is None:
+        raise NotFoundError(f"segment {key!r} has no history entry {entry_id}")
+    if not isinstance(entry.after, dict):
+        raise SegmentInvalidError(f"history entry {entry_id} deleted segment {key!r}: choose an entry that saved it")
+    _check_if_match(current, if_match)
+    segment = _validated({**entry.after, "key": key})
+    return _write(ctx, project_id, segment, actor, current=current, event="updated", action="restore")
