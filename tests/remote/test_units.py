@@ -242,3 +242,39 @@ def test_request_bodies_match_the_logfire_sdk() -> None:
     theirs = logfire_provider._config_to_api_body(LogfireConfig.model_validate(data).variables["agent"])
     ours = variable_body(VariablesConfig.model_validate(data).variables["agent"])
     assert ours == theirs
+
+
+def test_constraint_changes_say_narrows_or_widens() -> None:
+    from setpoint._remote.diff import constraint_changes
+
+    server = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "minLength": 3, "maxLength": 40},
+            "level": {"type": "string", "enum": ["low", "high"]},
+            "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}},
+        },
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    code = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "minLength": 5},
+            "level": {"type": "string", "enum": ["low", "high", "max"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["name", "level"],
+    }
+    found = {(c.path, c.keyword): c.direction for c in constraint_changes(server, code)}
+    assert found == {
+        ("(value)", "required"): "narrows",
+        ("(value)", "additionalProperties"): "widens",
+        ("name", "minLength"): "narrows",
+        ("name", "maxLength"): "widens",
+        ("level", "enum"): "widens",
+        ("tags[]", "pattern"): "widens",
+    }
+    assert constraint_changes(server, server) == []
+    described = [c.describe() for c in constraint_changes(server, code)]
+    assert "name: minLength 3 -> 5" in described and "name: maxLength 40 -> (none)" in described

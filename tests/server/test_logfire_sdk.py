@@ -207,6 +207,7 @@ def test_logfire_clients_only_get_json_they_can_validate(
     ]
     warning = as_logfire.headers["x-logfire-warning"]
     assert name in warning and "value-greater-than" in warning
+    assert "rule #2 (overrides[1])" in warning  # numbered as the UI's Rule 2, with the precise path
     assert as_logfire.headers["etag"] != native_response.headers["etag"]
 
     with logfire_against(server.url, project.rw_key) as lf:

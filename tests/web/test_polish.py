@@ -326,3 +326,17 @@ def test_history_shows_each_change_and_restores_a_segment(page: Page, live: Live
     newest_entry = page.locator(".timeline li").first
     assert "restored an earlier state" in newest_entry.inner_text()
     assert newest_entry.locator("span").nth(0).inner_text() == "admin"  # audited as the user who restored it
+
+
+def test_service_messages_in_the_ui_words() -> None:
+    from setpoint._server.web.messages import for_ui
+
+    assert (
+        for_ui("invalid segment 'a': rules[1].clauses[0]: bad regex")
+        == "Invalid segment 'a': rule #2, clause #1: bad regex."
+    )
+    assert for_ui("overrides.0.conditions.2.value: required") == "Rule #1, condition #3 value: required."
+    assert for_ui(
+        "x: serialized_value is not valid JSON (Expecting value: line 1 column 1 (char 0)); send the value JSON-encoded"
+    ) == ("X: the value is not valid JSON (Expecting value: line 1 column 1 (char 0)); check quotes and commas.")
+    assert for_ui("the JSON schema is not valid") == "The JSON schema is not valid."
