@@ -69,6 +69,12 @@ def test_long_names_wrap_or_truncate_with_the_full_name_on_hover(page: Page, liv
         _no_horizontal_scroll(page)
         assert page.locator("h1").inner_text() == name  # the heading wraps
 
+    segment_key = name.replace("_", "-")
+    segments.create_segment(live.ctx, _project_id(live), {"key": segment_key, "name": name}, ACTOR)
+    for path in ("/segments", f"/segments/{segment_key}", f"/segments/{segment_key}/history"):
+        page.goto(f"{live.url}/p/default{path}")
+        _no_horizontal_scroll(page)
+
     page.goto(f"{live.url}/p/default/simulator")
     page.get_by_label("Targeting key").fill("user_1")
     page.get_by_role("button", name="Simulate").click()
@@ -164,6 +170,9 @@ def test_messages_in_the_ui_words(page: Page, live: LiveServer) -> None:
     page.goto(f"{live.url}/p/default/variables/{name}")
 
     page.get_by_label("Value").fill('{"instructions": "x",}')
+    page.locator("#validation.bad").wait_for()  # as you type, in the same words
+    live_check = page.locator("#validation").inner_text()
+    assert "value is not valid JSON" in live_check and "serialized_value" not in live_check, live_check
     page.get_by_role("button", name="Save as new version").click()
     error = page.locator("#form-error").inner_text()
     assert "The value is not valid JSON" in error or "the value is not valid JSON" in error, error

@@ -19,6 +19,7 @@ from setpoint._server.services.input_limits import check_db_int
 from setpoint._server.services.usage import report as usage_report
 from setpoint._server.storage.records import LabelTarget
 from setpoint._server.web import session as sessions
+from setpoint._server.web.messages import for_ui
 from setpoint._server.web.render import Page, field, page, revision
 
 router = APIRouter(include_in_schema=False)
@@ -275,7 +276,8 @@ async def validate(current: Current, name: str) -> Response:
     errors = await run_in_threadpool(
         catalog.validate_value, current.ctx, current.project.id, name, serialize_input(text, kind)
     )
-    return JSONResponse({"valid": not errors, "errors": errors})
+    shown = [{**e, "msg": for_ui(str(e.get("msg", "")))} for e in errors]  # the UI's words, as on save
+    return JSONResponse({"valid": not errors, "errors": shown})
 
 
 @router.post("/p/{project}/variables/{name}/labels")
