@@ -285,7 +285,8 @@ class RemoteProvider(Provider):
             if self._down_since is not None:
                 return False
             self._down_since = time.monotonic()
-        logger.warning("%s; serving the last values, retrying in the background", reason)
+        serving = "the last values" if self.config is not None else "the code defaults"
+        logger.warning("%s; serving %s, retrying in the background", reason, serving)
         return True
 
     def _server_up(self) -> None:

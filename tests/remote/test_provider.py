@@ -127,12 +127,16 @@ def test_cache_file_serves_when_the_server_is_down_at_start(project: Project, tm
         dead.shutdown(5)
 
 
-def test_server_down_and_no_cache_serves_defaults(tmp_path: Path) -> None:
+def test_server_down_and_no_cache_serves_defaults(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     provider = make_provider(f"http://127.0.0.1:{free_port()}", "k", cache_path=tmp_path / "missing.json")
+    caplog.set_level(logging.WARNING, logger="setpoint.remote")
     provider.start()
     try:
         assert provider.wait_ready(10) is False  # returns promptly: the first attempt failed
         assert provider.compiled is None
+        time.sleep(1.0)  # the stream retries meanwhile: still one message
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "serving the code defaults" in warnings[0], warnings
     finally:
         provider.shutdown(5)
 
@@ -195,6 +199,7 @@ def test_one_warning_when_the_server_goes_away_and_one_when_it_is_back(
         warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(warnings) == 1, warnings
         assert "cannot reach the Setpoint server" in warnings[0] and "retrying in the background" in warnings[0]
+        assert "serving the last values" in warnings[0]
         assert "RemoteOptions(url=...)" in warnings[0] and "--url" not in warnings[0]  # the SDK's own words
 
         own_server.start()
