@@ -197,7 +197,9 @@ def main() -> None:
                 shot("new-variable", f"{p}/variables/new")
                 shot("values", f"{v}?diff_from=1&diff_to=3")
                 shot("targeting", f"{v}/targeting")
-                shot("history", f"{v}/history")
+                page.goto(base + f"{v}/history")
+                page.locator(".timeline li").nth(1).get_by_text("Show the change").click()  # a targeting change
+                shot("history")
                 shot("segments", f"{p}/segments/beta-testers")
                 shot("simulator", f"{p}/simulator?key=user_42&attributes=plan%3Denterprise%0Aregion%3Deu")
                 shot("types", f"{p}/types")
