@@ -349,3 +349,15 @@ def test_service_messages_in_the_ui_words() -> None:
         "x: serialized_value is not valid JSON (Expecting value: line 1 column 1 (char 0)); send the value JSON-encoded"
     ) == ("X: the value is not valid JSON (Expecting value: line 1 column 1 (char 0)); check quotes and commas.")
     assert for_ui("the JSON schema is not valid") == "The JSON schema is not valid."
+
+
+def test_change_lines_of_a_huge_document_name_the_changed_fields() -> None:
+    from setpoint._server.services.audit import MAX_DIFF_LINES, change_lines
+
+    before = {"key": "s", "name": "S", "included": [f"user-{i}" for i in range(MAX_DIFF_LINES)]}
+    after = {**before, "included": before["included"][1:], "description": "big"}
+    assert change_lines(before, after) == [
+        f"@@ too large to show line by line ({MAX_DIFF_LINES + 6} -> {MAX_DIFF_LINES + 6} lines); "
+        "changed: description, included @@"
+    ]
+    assert change_lines({"a": 1}, {"a": 2}) == ["@@ -1,3 +1,3 @@", " {", '-  "a": 1', '+  "a": 2', " }"]

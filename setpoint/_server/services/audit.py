@@ -15,6 +15,8 @@ from setpoint._server.storage import WriteTx
 from setpoint._server.storage.records import AuditEntry
 
 MAX_NAME = 200
+MAX_DIFF_LINES = 4000
+"""Above this many pretty-printed lines (before + after), `change_lines` names the changed fields instead."""
 
 
 def record(
@@ -95,5 +97,18 @@ def change_lines(before: Any, after: Any, context: int = 1) -> list[str]:
     def lines(value: Any) -> list[str]:
         return [] if value is None else json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
 
-    diff = difflib.unified_diff(lines(before), lines(after), "before", "after", n=context, lineterm="")
+    old, new = lines(before), lines(after)
+    if len(old) + len(new) > MAX_DIFF_LINES:
+        # A huge document (a segment with thousands of keys): difflib's cost grows faster than the input, and a
+        # history page shows many entries. Say what changed at the top level instead.
+        keys = sorted(
+            k
+            for k in {*(before or {}), *(after or {})}
+            if not isinstance(before, dict)
+            or not isinstance(after, dict)
+            or json.dumps(before.get(k), sort_keys=True) != json.dumps(after.get(k), sort_keys=True)
+        )
+        changed = ", ".join(str(k) for k in keys) if isinstance(before, dict) or isinstance(after, dict) else "value"
+        return [f"@@ too large to show line by line ({len(old)} -> {len(new)} lines); changed: {changed} @@"]
+    diff = difflib.unified_diff(old, new, "before", "after", n=context, lineterm="")
     return [line for line in diff if not line.startswith(("--- ", "+++ "))]
