@@ -1,11 +1,19 @@
-"""What the benchmark scripts share: the machine's description and writing one section of BENCHMARKS.md."""
+"""What the benchmark scripts share: the machine's description, writing one section of BENCHMARKS.md, and a
+server child process that is waited for and stopped."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import platform
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = REPO_ROOT / "BENCHMARKS.md"
@@ -54,3 +62,27 @@ def record_section(path: Path, title: str, body: str) -> None:
             lines.pop()
         lines += ["", *section]
     path.write_text("\n".join(lines) + "\n")
+
+
+@contextmanager
+def serving(proc: subprocess.Popen[bytes], url: str, timeout: float = 60.0) -> Iterator[str]:
+    """Wait until the server ``proc`` answers ``/readyz`` at ``url``, yield the URL, then stop it (SIGINT, then
+    kill). Raises `RuntimeError` if it exits or is not ready within ``timeout`` seconds."""
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("server did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

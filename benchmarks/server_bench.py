@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _report import add_record_option, cpu_model, load_average, record_section
+from _report import add_record_option, cpu_model, load_average, record_section, serving
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION_TITLE = "## Server"
@@ -80,25 +80,8 @@ def server(database_url: str, data_dir: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("server did not start")
-            time.sleep(0.1)
+    with serving(proc, f"http://127.0.0.1:{port}") as url:
         yield url
-    finally:
-        proc.send_signal(2)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @contextmanager
