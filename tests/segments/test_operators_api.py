@@ -196,5 +196,5 @@ def test_unknown_segment_references_and_cycles_are_400_naming_them(app: App, pro
     assert ld_patch(app, project, "a", [{"kind": "addRule", "clauses": [{**to, "values": ["b"]}]}]).status_code == 200
     response = ld_patch(app, project, "b", [{"kind": "addRule", "clauses": [{**to, "values": ["a"]}]}])
     assert response.status_code == 400
-    assert "cycle: a -> b -> a" in response.json()["message"]
+    assert "cycle: b -> a -> b" in response.json()["message"]  # starting from the segment being changed
     assert served_config(app, project).segments["b"].rules == []
