@@ -45,6 +45,10 @@ __all__ = ["RemoteProvider"]
 logger = logging.getLogger("setpoint.remote")
 
 
+_EVENT_RECHECK_SECONDS = 1.0
+"""After a refresh triggered by a change event, the poller fetches once more this soon."""
+
+
 def _jittered(seconds: float) -> float:
     return seconds * random.uniform(0.9, 1.1)
 
@@ -90,6 +94,7 @@ class RemoteProvider(Provider):
         self._ready = threading.Event()
         self._wake = threading.Event()
         self._force = threading.Event()
+        self._event_seen = threading.Event()  # an SSE change event arrived since the poller last looked
         self._stop = threading.Event()
         self._client = RemoteClient(self.options)
         self._poller: threading.Thread | None = None
@@ -324,11 +329,18 @@ class RemoteProvider(Provider):
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             self._force.clear()
+            after_event = self._event_seen.is_set()
+            self._event_seen.clear()
             try:
                 self.refresh(force=True)
             except Exception:  # a bug must not stop the updates: log it, keep serving, poll again
                 logger.exception("refreshing variables from %s failed unexpectedly", self.url)
-            self._wake.wait(_jittered(self._interval))
+            delay = _jittered(self._interval)
+            if after_event:
+                # Look once more shortly after a change event (a 304 costs the server nothing): a fetch racing
+                # the event can be answered before the server's snapshot shows the change.
+                delay = min(delay, _EVENT_RECHECK_SECONDS)
+            self._wake.wait(delay)
             self._wake.clear()
 
     def _request_refresh(self) -> None:
@@ -357,6 +369,7 @@ class RemoteProvider(Provider):
                         elif event == "healthy":
                             backoff.reset()
                         else:
+                            self._event_seen.set()
                             self._request_refresh()
             except Exception as exc:
                 logger.debug("variable updates stream failed: %s", exc)
