@@ -10,6 +10,11 @@ exactly when the content does, and every server process computes the same ones),
 
 Changes are queued (`mark`) and applied by the next `get` (in a worker thread, never on the event loop);
 `cached` returns None while changes are pending, so a stale snapshot is never served.
+
+Server-side evaluation (OFREP, ``/v1/resolve/``, the simulator) uses the snapshot's compiled config
+(`Snapshot.compiled`), built on first use from the last compiled config before it with
+`CompiledConfig.updated` (only the variables that changed since are compiled again), or in full when there is
+none or most of the project changed.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any, Literal
 
 import brotli
 
+from setpoint._core.evaluator import CompiledConfig, compile_config
 from setpoint._core.jsonvalues import STORED_CONFIG
 from setpoint._server.services.logfire_compat import variable_to_logfire
 from setpoint._server.services.wire import project_wire, read_variable_wire, segment_wire
@@ -172,12 +178,47 @@ class Step:
     segments: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class _CompileBase:
+    """The last compiled config before a snapshot, and what changed since (the variables and segments that
+    ``CompiledConfig.updated`` must compile again)."""
+
+    compiled: CompiledConfig
+    variables: frozenset[str]
+    segments: frozenset[str]
+
+
+@dataclass
+class _Counters:
+    """What the cache did: variable parts serialized, segment parts serialized, full project loads; variables
+    compiled for server-side evaluation, and how many of those compiles were of the whole project."""
+
+    variables: int = 0
+    segments: int = 0
+    full_loads: int = 0
+    compiled: int = 0
+    full_compiles: int = 0
+
+
 class Snapshot:
     """A project's config as served: Setpoint's form and the Logfire-compatible form, the parts they were
-    assembled from (the next snapshot reuses every part that did not change), and the recent changes that led
-    to it (`delta`)."""
+    assembled from (the next snapshot reuses every part that did not change), the recent changes that led
+    to it (`delta`), and its compiled config (`compiled`)."""
 
-    __slots__ = ("_config", "history", "logfire", "mixes", "native", "project_id", "segments", "variables")
+    __slots__ = (
+        "_base",
+        "_compile_lock",
+        "_compiled",
+        "_config",
+        "_counters",
+        "history",
+        "logfire",
+        "mixes",
+        "native",
+        "project_id",
+        "segments",
+        "variables",
+    )
 
     def __init__(
         self,
@@ -186,6 +227,7 @@ class Snapshot:
         segments: Mapping[str, SegmentPart],
         history: tuple[Step, ...] = (),
         mixes: tuple[int, int] | None = None,
+        counters: _Counters | None = None,
     ) -> None:
         self.project_id = project_id
         self.variables = variables
@@ -203,6 +245,10 @@ class Snapshot:
         self.native = Variant(_etag(mixes[0]), self._native_body)
         self.logfire = Variant(_etag(mixes[1]), self._logfire_body)
         self._config: VariablesConfig | None = None
+        self._compiled: CompiledConfig | None = None
+        self._base: _CompileBase | None = None
+        self._compile_lock = threading.Lock()
+        self._counters = counters if counters is not None else _Counters()
 
     def _native_body(self) -> tuple[bytes, tuple[str, ...]]:
         variables, segments = self.variables, self.segments
@@ -253,14 +299,40 @@ class Snapshot:
             )
         return self._config
 
+    def compiled_ready(self) -> CompiledConfig | None:
+        """The compiled config if it is built (no work: safe on the event loop)."""
+        return self._compiled
 
-@dataclass
-class _Counters:
-    """What the cache did: variable parts serialized, segment parts serialized, full project loads."""
+    def compiled(self) -> CompiledConfig:
+        """The config compiled for evaluation, built on the first call (blocking: call from a worker thread):
+        from the last compiled config before this snapshot, compiling again only what changed since, or in
+        full when there is none or when more than half of the variables changed."""
+        compiled = self._compiled
+        if compiled is not None:
+            return compiled
+        with self._compile_lock:
+            compiled = self._compiled
+            if compiled is None:
+                base = self._base
+                if base is None or len(base.variables) > len(self.variables) // 2:
+                    compiled = compile_config(self.config)
+                    self._counters.full_compiles += 1
+                else:
+                    compiled = base.compiled.updated(self.config, base.variables, base.segments)
+                self._counters.compiled += compiled.recompiled
+                self._compiled = compiled
+                self._base = None  # the previous compiled config is no longer needed
+        return compiled
 
-    variables: int = 0
-    segments: int = 0
-    full_loads: int = 0
+    def _compile_base(self, variables: Iterable[str], segments: Iterable[str]) -> _CompileBase | None:
+        """What the snapshot following this one, with ``variables`` and ``segments`` changed, compiles from."""
+        base = self._base  # read before the compiled config: a compile finishing meanwhile sets it first
+        compiled = self._compiled
+        if compiled is not None:
+            return _CompileBase(compiled, frozenset(variables), frozenset(segments))
+        if base is not None:
+            return _CompileBase(base.compiled, base.variables.union(variables), base.segments.union(segments))
+        return None
 
 
 def _segment_part(wire: dict[str, Any]) -> SegmentPart:
@@ -371,7 +443,7 @@ class SnapshotCache:
         self.counters.segments += len(segments)
         variables = {name: _variable_part(wire, segments) for name, wire in data["variables"].items()}
         self.counters.variables += len(variables)
-        return Snapshot(project_id, variables, segments)
+        return Snapshot(project_id, variables, segments, counters=self.counters)
 
     def _update(self, tx: ReadTx, snapshot: Snapshot, pending: _Pending) -> Snapshot:
         project_id = snapshot.project_id
@@ -404,7 +476,10 @@ class SnapshotCache:
                 if vpart is not None:
                     native_mix ^= vpart.native_mix
                     logfire_mix ^= vpart.logfire_mix
-        updated = Snapshot(project_id, variables, segments, snapshot.history, (native_mix, logfire_mix))
+        updated = Snapshot(
+            project_id, variables, segments, snapshot.history, (native_mix, logfire_mix), counters=self.counters
+        )
+        updated._base = snapshot._compile_base(names, pending.segments)
         if updated.native.etag != snapshot.native.etag:
             step = Step(
                 snapshot.native.etag,

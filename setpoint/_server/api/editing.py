@@ -285,15 +285,10 @@ async def resolve(request: Request, body: ResolveIn, caller: Reader) -> dict[str
     snapshot = state.snapshots.cached(caller.project_id)
     if snapshot is None:
         snapshot = await run_in_threadpool(state.snapshots.get, caller.project_id)
-    # Off the event loop: evaluation is linear (RE2) but attributes and configs can be large.
+    # Off the event loop: compiling what changed, and evaluation (linear, RE2, but attributes can be large).
     results = await run_in_threadpool(
-        simulate.resolve,
-        caller.project_id,
-        snapshot.config,
-        body.targeting_key,
-        body.attributes,
-        body.variables,
-        body.label,
-        body.inputs,
+        lambda: simulate.resolve(
+            snapshot.compiled(), body.targeting_key, body.attributes, body.variables, body.label, body.inputs
+        )
     )
     return {"targeting_key": body.targeting_key, "results": [r.to_json() for r in results]}

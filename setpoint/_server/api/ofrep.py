@@ -10,14 +10,13 @@ variable) or ``read_external`` (only variables marked external: the others answe
 from __future__ import annotations
 
 import json
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from setpoint._core.evaluator import CompiledConfig, compile_config
+from setpoint._core.evaluator import CompiledConfig
 from setpoint._server.api.deps import server_state
 from setpoint._server.auth import (
     AuthError,
@@ -31,7 +30,6 @@ from setpoint._server.security import hash_token
 from setpoint._server.services import ofrep
 from setpoint._server.services.keys import READ_EXTERNAL
 from setpoint._server.services.people.roles import VIEWER
-from setpoint._server.snapshot import Snapshot
 
 _routes = APIRouter()
 
@@ -56,20 +54,6 @@ _CONTEXT_BODY: dict[str, Any] = {
     }
 }
 
-_compiled: dict[int, tuple[Snapshot, CompiledConfig]] = {}
-_compiled_lock = threading.Lock()
-
-
-def _compiled_config(snapshot: Snapshot) -> CompiledConfig:
-    """The snapshot's config compiled once (kept while the snapshot is current)."""
-    cached = _compiled.get(snapshot.project_id)
-    if cached is not None and cached[0] is snapshot:
-        return cached[1]
-    compiled = compile_config(snapshot.config)
-    with _compiled_lock:
-        _compiled[snapshot.project_id] = (snapshot, compiled)
-    return compiled
-
 
 async def _caller(request: Request) -> Principal:
     api_key = request.headers.get("x-api-key")
@@ -92,7 +76,10 @@ async def _compiled_for(request: Request) -> tuple[CompiledConfig, bool]:
     snapshot = state.snapshots.cached(caller.project_id)
     if snapshot is None:
         snapshot = await run_in_threadpool(state.snapshots.get, caller.project_id)
-    return _compiled_config(snapshot), "read" not in caller.scopes
+    compiled = snapshot.compiled_ready()
+    if compiled is None:  # the first evaluation of this snapshot compiles what changed since the last one
+        compiled = await run_in_threadpool(snapshot.compiled)
+    return compiled, "read" not in caller.scopes
 
 
 def _auth_error(exc: AuthError) -> JSONResponse:

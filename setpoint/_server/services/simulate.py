@@ -1,5 +1,6 @@
 """Server-side resolution with an explanation: the same evaluation core and bucketing as the SDK, run on the
-project's served snapshot. Used by ``POST /v1/resolve/`` and the web UI's simulator."""
+project's served snapshot (its compiled config, `Snapshot.compiled`). Used by ``POST /v1/resolve/`` and the
+web UI's simulator."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from setpoint._core.composed import evaluate_composed
-from setpoint._core.evaluator import CompiledConfig, compile_config
+from setpoint._core.evaluator import CompiledConfig
 from setpoint._core.templates import ComposedReference
 from setpoint._server.services import input_limits
 from setpoint._server.services.errors import InvalidError, NotFoundError
-from setpoint.config import VariablesConfig
 
 
 @dataclass(frozen=True)
@@ -57,26 +57,8 @@ class Resolution:
         }
 
 
-_COMPILED: dict[int, tuple[VariablesConfig, CompiledConfig]] = {}
-
-
-def compiled_config(project_id: int, config: VariablesConfig) -> CompiledConfig:
-    """The compiled form of a project's served config (cached per project while the config object is the same)."""
-    return _compiled(project_id, config)
-
-
-def _compiled(project_id: int, config: VariablesConfig) -> CompiledConfig:
-    cached = _COMPILED.get(project_id)
-    if cached is not None and cached[0] is config:
-        return cached[1]
-    compiled = compile_config(config)
-    _COMPILED[project_id] = (config, compiled)
-    return compiled
-
-
 def resolve(
-    project_id: int,
-    config: VariablesConfig,
+    compiled: CompiledConfig,
     targeting_key: str | None,
     attributes: dict[str, Any] | None,
     names: list[str] | None = None,
@@ -87,9 +69,9 @@ def resolve(
     expanded as the SDK does; ``inputs`` (template inputs) also renders the ``{{fields}}`` of every template
     variable (one with a ``template_inputs_schema``).
 
-    Without a targeting key, a percentage rollout draws at random (as the SDK does).
+    ``compiled`` is the project's served config, compiled (`Snapshot.compiled`). Without a targeting key, a
+    percentage rollout draws at random (as the SDK does).
     """
-    compiled = _compiled(project_id, config)
     wanted = names if names else compiled.names()
     results = []
     for name in wanted:

@@ -31,9 +31,7 @@ def _simulate(current: Page, key: str, attributes_text: str, inputs_text: str = 
             attributes = simulate.parse_attributes(attributes_text)
             inputs = simulate.parse_inputs(inputs_text)
             snapshot = server_state(current.request).snapshots.get(current.project.id)
-            results = simulate.resolve(
-                current.project.id, snapshot.config, key.strip() or None, attributes, inputs=inputs
-            )
+            results = simulate.resolve(snapshot.compiled(), key.strip() or None, attributes, inputs=inputs)
         except ServiceError as exc:
             error = exc.message
     return current.render(

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from setpoint._server.api.deps import server_state
-from setpoint._server.services import catalog, editing, input_limits, lifecycle, simulate
+from setpoint._server.services import catalog, editing, input_limits, lifecycle
 from setpoint._server.services import templates as template_service
 from setpoint._server.services import types as type_service
 from setpoint._server.services.errors import InvalidError, ServiceError
@@ -161,7 +161,7 @@ def _preview(current: Page, name: str, text: str, inputs_text: str) -> dict[str,
             return {"value": None, "error": "the sample inputs must be a JSON object", "composed_from": []}
         inputs = parsed
     snapshot = server_state(current.request).snapshots.get(current.project.id)
-    compiled = simulate.compiled_config(current.project.id, snapshot.config)
+    compiled = snapshot.compiled()
     return template_service.preview(
         compiled, name, serialize_input(text, kind), inputs, record.fields.template_inputs_schema
     )
