@@ -11,7 +11,10 @@ from setpoint._sdk import state as sdk_state
 from setpoint._sdk.configure import shutdown
 from setpoint._sdk.providers import NoOpProvider
 from setpoint._sdk.registry import clear_registry, registered_variables, restore_registry
-from tests.remote.support import Project, ServerProc
+from tests.remote.fixtures import project, server
+from tests.remote.support import ServerProc
+
+__all__ = ["isolated_sdk", "own_server", "project", "server"]
 
 
 @pytest.fixture(autouse=True)
@@ -26,23 +29,6 @@ def isolated_sdk() -> Iterator[None]:
         shutdown(5)
         sdk_state.replace_state(saved_state)
         restore_registry(saved_variables)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
-    """A ``setpoint serve`` process shared by one test module."""
-    proc = ServerProc(data_dir=tmp_path_factory.mktemp("setpoint-server"))
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
-def project(server: ServerProc) -> Project:
-    """A fresh project (so tests do not see each other's variables)."""
-    return server.project()
 
 
 @pytest.fixture

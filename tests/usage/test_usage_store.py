@@ -56,6 +56,10 @@ def test_batches_add_up_per_hour_label_version_and_reason(storage: Storage) -> N
     }
     summary = usage.summaries(project, processes_since=NOW)
     assert summary["flag"] == VariableUsage(NOW + timedelta(hours=1), 2)
+    usage.record(project, [CountRow("second", "a", 1, "resolved", 1)], instance_id="i3", sdk="s", at=NOW)
+    assert set(usage.summaries(project, processes_since=NOW)) == {"flag", "second"}
+    assert usage.summaries(project, processes_since=NOW, variable="flag") == {"flag": summary["flag"]}
+    assert usage.summaries(project, processes_since=NOW, variable="missing") == {}
     other = _project(storage, "other")
     assert usage.buckets(other, "flag", NOW - timedelta(days=1), NOW + timedelta(days=1)) == []
     assert usage.summaries(other, processes_since=NOW) == {}
@@ -142,6 +146,30 @@ def test_stale_rule() -> None:
     assert report.stale_reason(_variable(long_ago, long_ago, {"on": 1.0}, overrides=True), seen, NOW, 30) is None
     assert report.stale_reason(_variable(long_ago, long_ago, {"on": 0.5, "off": 0.5}), seen, NOW, 30) is None
     assert report.stale_reason(_variable(long_ago, long_ago, {"on": 1.0}), seen, NOW, 100) is None
+
+
+def test_stale_variables_and_the_list_status_agree(storage: Storage) -> None:
+    project = _project(storage)
+    ctx = ServiceContext(storage=storage, sink=ChangeSink(origin="t"))
+    with storage.write() as tx:
+        for name, rollout in (("forgotten", {}), ("in_use", {"a": 0.5}), ("settled", {"a": 1.0})):
+            tx.insert_variable(project, name, VariableFields(rollout={"labels": rollout}))
+    later = datetime.now(UTC) + timedelta(days=40)
+    rows = [CountRow(name, "a", 1, "resolved", 1) for name in ("in_use", "settled")]
+    storage.usage.record(project, rows, instance_id="i", sdk="s", at=later - timedelta(hours=1))
+    storage.usage.replace_code_refs(
+        project, "api", [("in_use", "a.py", 1, "setpoint.var")], commit_sha=None, branch=None, at=later
+    )
+    stale = report.stale_variables(ctx, project, 30, later)
+    assert [(s.name, s.last_seen_at) for s in stale] == [
+        ("forgotten", None),
+        ("settled", later - timedelta(hours=1)),
+    ]
+    assert "never evaluated" in stale[0].reason and "ready to hard-code" in stale[1].reason
+    status = report.list_status(ctx, project, 30, later)
+    assert status.stale == {s.name: s.reason for s in stale}
+    assert status.in_code == {"in_use"}
+    assert status.usage["settled"].last_seen_at == stale[1].last_seen_at
 
 
 def test_code_refs_replace_per_repository(storage: Storage) -> None:

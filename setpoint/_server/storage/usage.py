@@ -163,18 +163,20 @@ class UsageStore:
                 for r in conn.execute(query)
             ]
 
-    def summaries(self, project_id: int, *, processes_since: datetime) -> dict[str, VariableUsage]:
-        """Per variable name: the last time any process reported it, and how many did since ``processes_since``."""
+    def summaries(
+        self, project_id: int, *, processes_since: datetime, variable: str | None = None
+    ) -> dict[str, VariableUsage]:
+        """Per variable name (only ``variable`` when given): the last time any process reported it, and how many
+        did since ``processes_since``."""
         c = t.usage_instances.c
-        query = (
-            sa.select(
-                c.variable,
-                sa.func.max(c.last_seen_at).label("last_seen_at"),
-                sa.func.count().filter(c.last_seen_at >= _utc(processes_since)).label("processes"),
-            )
-            .where(c.project_id == project_id)
-            .group_by(c.variable)
-        )
+        query = sa.select(
+            c.variable,
+            sa.func.max(c.last_seen_at).label("last_seen_at"),
+            sa.func.count().filter(c.last_seen_at >= _utc(processes_since)).label("processes"),
+        ).where(c.project_id == project_id)
+        if variable is not None:
+            query = query.where(c.variable == variable)
+        query = query.group_by(c.variable)
         with self.engine.connect() as conn:
             return {
                 r.variable: VariableUsage(_utc(r.last_seen_at) if r.last_seen_at else None, int(r.processes))

@@ -105,7 +105,8 @@ def usage_series(
         if bucket.label is not None and bucket.version is not None:
             versions[bucket.label][bucket.version] += bucket.count
     labels = [n for n in counts if n != CODE_DEFAULT] + ([CODE_DEFAULT] if CODE_DEFAULT in counts else [])
-    seen = ctx.storage.usage.summaries(project_id, processes_since=now - PROCESS_WINDOW).get(variable)
+    window = now - PROCESS_WINDOW
+    seen = ctx.storage.usage.summaries(project_id, processes_since=window, variable=variable).get(variable)
     return UsageSeries(
         variable=variable,
         start=first,
@@ -163,16 +164,11 @@ def stale_variables(
     ctx: ServiceContext, project_id: int, stale_days: int, now: datetime | None = None
 ) -> list[StaleVariable]:
     """Every stale variable of a project, by name."""
-    now = now or datetime.now(UTC)
-    overview = usage_overview(ctx, project_id, now)
-    with ctx.storage.read() as tx:
-        variables = tx.list_variables(project_id)
+    status = list_status(ctx, project_id, stale_days, now, with_code=False)
     found: list[StaleVariable] = []
-    for variable in variables:
-        seen = overview.get(variable.name)
-        reason = stale_reason(variable, seen, now, stale_days)
-        if reason is not None:
-            found.append(StaleVariable(variable.name, reason, seen.last_seen_at if seen else None))
+    for name, reason in status.stale.items():
+        seen = status.usage.get(name)
+        found.append(StaleVariable(name, reason, seen.last_seen_at if seen else None))
     return found
 
 
@@ -187,8 +183,10 @@ class ListStatus:
     """Names some uploaded code defines (None: no code references uploaded, so nothing is flagged)."""
 
 
-def list_status(ctx: ServiceContext, project_id: int, stale_days: int, now: datetime | None = None) -> ListStatus:
-    """Last seen, stale flags and code presence of every variable of a project."""
+def list_status(
+    ctx: ServiceContext, project_id: int, stale_days: int, now: datetime | None = None, *, with_code: bool = True
+) -> ListStatus:
+    """Last seen, stale flags and code presence (unless not ``with_code``) of every variable of a project."""
     from setpoint._server.services.usage.refs import defined_names
 
     now = now or datetime.now(UTC)
@@ -200,4 +198,4 @@ def list_status(ctx: ServiceContext, project_id: int, stale_days: int, now: date
         reason = stale_reason(variable, overview.get(variable.name), now, stale_days)
         if reason is not None:
             stale[variable.name] = reason
-    return ListStatus(overview, stale, defined_names(ctx, project_id))
+    return ListStatus(overview, stale, defined_names(ctx, project_id) if with_code else None)
