@@ -67,6 +67,32 @@ def _confirm_or_exit(console: Console) -> bool:
     return True
 
 
+def _apply(
+    action: Callable[..., bool],
+    subject: Any,
+    *,
+    dry_run: bool,
+    yes: bool,
+    url: str | None,
+    api_key: str | None,
+    **options: Any,
+) -> None:
+    """Run one of the push actions (``sync.push``, ``push_types``, ``push_config``) as every push command does:
+    the diff on stdout, then unless --dry-run the [y/N] prompt (skipped by --yes; a no exits with status 1),
+    errors as one line on stderr."""
+    with _errors():
+        action(
+            subject,
+            dry_run=dry_run,
+            yes=yes,
+            url=url,
+            api_key=api_key,
+            console=_console(),
+            confirm=_confirm_or_exit,
+            **options,
+        )
+
+
 def _first_validation_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"])
@@ -134,17 +160,7 @@ def push(
     variables = _registered()
     if not variables:
         raise _fail(f"{app_module} defines no variables (setpoint.var(...)); nothing to push")
-    with _errors():
-        sync.push(
-            variables,
-            dry_run=dry_run,
-            yes=yes,
-            strict=strict,
-            url=url,
-            api_key=api_key,
-            console=_console(),
-            confirm=_confirm_or_exit,
-        )
+    _apply(sync.push, variables, dry_run=dry_run, yes=yes, url=url, api_key=api_key, strict=strict)
 
 
 def _types_of(variables: list[Any]) -> list[Any]:
@@ -186,17 +202,7 @@ def push_types(
         types = chosen
     if not types:
         raise _fail(f"{app_module} uses no named types (classes); nothing to push")
-    with _errors():
-        sync.push_types(
-            types,
-            dry_run=dry_run,
-            yes=yes,
-            strict=strict,
-            url=url,
-            api_key=api_key,
-            console=_console(),
-            confirm=_confirm_or_exit,
-        )
+    _apply(sync.push_types, types, dry_run=dry_run, yes=yes, url=url, api_key=api_key, strict=strict)
 
 
 def validate(app_module: ModuleArg, url: UrlOption = None, api_key: KeyOption = None) -> None:
@@ -250,17 +256,7 @@ def push_config(
     with _errors(str(file)):
         config = VariablesConfig.read(file)
     mode: Literal["merge", "replace"] = "replace" if replace else "merge"
-    with _errors():
-        sync.push_config(
-            config,
-            mode=mode,
-            dry_run=dry_run,
-            yes=yes,
-            url=url,
-            api_key=api_key,
-            console=_console(),
-            confirm=_confirm_or_exit,
-        )
+    _apply(sync.push_config, config, dry_run=dry_run, yes=yes, url=url, api_key=api_key, mode=mode)
 
 
 def _parse_attr(text: str) -> tuple[str, Any]:

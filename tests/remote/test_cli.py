@@ -214,6 +214,24 @@ def test_push_types(cli: typer.Typer, project: Project, app_file: Path) -> None:
     assert result.exit_code == 1 and "has no type 'Nope'" in result.output
 
 
+def test_every_push_command_asks_and_a_no_changes_nothing(
+    cli: typer.Typer, project: Project, app_file: Path, tmp_path: Path
+) -> None:
+    for command, target in (("push-types", app_file), ("push-config", seeded_file(tmp_path))):
+        clear_registry()
+        declined = run(cli, project, command, str(target), input="n\n")
+        assert declined.exit_code == 1, declined.output
+        assert "Apply these changes? [y/N]" in declined.output and "Aborted: nothing changed" in declined.output
+    with project.api() as api:
+        assert api.get("/v1/variable-types/").json() == []
+    assert server_config(project).variables == {}
+    clear_registry()
+    accepted = run(cli, project, "push-types", str(app_file), input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    with project.api() as api:
+        assert [t["name"] for t in api.get("/v1/variable-types/").json()] == ["AgentConfig"]
+
+
 def seeded_file(tmp_path: Path) -> Path:
     path = tmp_path / "variables.yaml"
     data = {
