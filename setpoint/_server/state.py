@@ -31,7 +31,7 @@ class ServerState:
     snapshots: SnapshotCache
     keys: KeyCache
     hub: EventHub
-    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    login_throttle: LoginThrottle
     listener: PostgresListener | None = field(default=None)
     watcher: AuditWatcher | None = field(default=None)
     rollup: RollupJob | None = field(default=None)
@@ -47,6 +47,7 @@ class ServerState:
             snapshots=SnapshotCache(storage),
             keys=KeyCache(storage),
             hub=EventHub(),
+            login_throttle=LoginThrottle(storage.login_failures),
         )
         sink.subscribe(state._on_change)
         return state

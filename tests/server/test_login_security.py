@@ -133,6 +133,42 @@ def test_failed_logins_from_one_address_are_throttled_whatever_the_account(
 
 
 @on_both_backends
+def test_throttling_holds_across_server_processes_on_one_database(
+    server: ServerProcess, database_url: str, tmp_path: Path
+) -> None:
+    second = ServerProcess(database_url=database_url, data_dir=tmp_path / "second")
+    second.start()
+    try:
+        servers = (server, second)
+        free = login_throttle.ACCOUNT_FREE_FAILURES
+        for attempt in range(1, free + 1):  # alternating, as a load balancer sends them
+            with _client(servers[attempt % 2], "127.0.0.6") as client:
+                wrong = _login(client, ADMIN_USERNAME, f"wrong-{attempt}")
+            assert wrong.status_code == 401, wrong.text
+            assert ("retry-after" in wrong.headers) == (attempt == free)
+        for target in servers:  # both refuse even the right password, from any address
+            for source in ("127.0.0.6", "127.0.0.7"):
+                with _client(target, source) as client:
+                    refused = _login(client, ADMIN_USERNAME, server.admin_password)
+                assert refused.status_code == 429, (target.url, source, refused.text)
+        time.sleep(1.1)
+        with _client(second, "127.0.0.6") as client:
+            assert _login(client, ADMIN_USERNAME, server.admin_password).status_code == 303
+        with _client(server, "127.0.0.6") as client:  # the success on one server cleared the account for both
+            after = _login(client, ADMIN_USERNAME, "wrong-after")
+            assert after.status_code == 401 and "retry-after" not in after.headers
+            assert _login(client, ADMIN_USERNAME, server.admin_password).status_code == 303
+    finally:
+        second.stop()
+    throttled = [
+        e
+        for e in _instance_audit(database_url, ADMIN_USERNAME)
+        if e.action == "login_throttled" and e.after["address"] in ("127.0.0.6", "127.0.0.7")
+    ]
+    assert len(throttled) == 1  # the delay was announced once, by whichever server refused first
+
+
+@on_both_backends
 def test_the_session_cookie_is_not_secure_over_plain_http(server: ServerProcess) -> None:
     with _client(server, "127.0.0.5") as client:
         # No --forwarded-allow-ips: a client claiming HTTPS is not believed.

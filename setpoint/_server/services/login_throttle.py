@@ -15,19 +15,19 @@ people may share one address), then each further failure doubles the delay from 
 :data:`MAX_DELAY`. Failures are forgotten :data:`FORGET_AFTER` seconds after the last one. The audit
 records every failed login and, once per delay, a throttled attempt (``entity_type`` ``login``, no project).
 
-The counts live in the memory of each server process (bounded); with several processes behind a load
-balancer each throttles on its own, so an attacker gets at most that many times the attempts.
+The counts live in the database (``storage/login_failures.py``: a row per account and per address, expiring),
+so every server process on one database (``--workers N``, several servers behind a load balancer) throttles
+together: an attacker gets the same number of attempts whichever process answers.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from setpoint._server.services.context import ServiceContext
+from setpoint._server.storage.login_failures import LoginFailureStore
 
 ACCOUNT_FREE_FAILURES = 5
 """Failed logins of one account before delays start."""
@@ -39,91 +39,52 @@ MAX_DELAY = 15 * 60.0
 """The longest delay, in seconds."""
 FORGET_AFTER = 60 * 60.0
 """Seconds after its last failure that an account's or address's failures are forgotten."""
-MAX_TRACKED = 100_000
-"""Accounts and addresses tracked at most (expired ones are dropped first, then the oldest)."""
 
 
-@dataclass
-class _Record:
-    failures: int = 0
-    last_failure: float = 0.0
-    blocked_until: float = 0.0
-    announced_until: float = 0.0  # the delay whose throttled attempts are already in the audit
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _keys(account: str, address: str) -> tuple[str, str]:
+    """The account's key and the address's key, in the order every process counts them."""
+    return f"account:{account.strip().casefold()}"[:300], f"address:{address}"[:300]
+
+
+def _delay(key: str, failures: int) -> timedelta:
+    """The wait ``failures`` failures of ``key`` impose: none while free, then doubling up to `MAX_DELAY`."""
+    free = ACCOUNT_FREE_FAILURES if key.startswith("account:") else ADDRESS_FREE_FAILURES
+    if failures < free:
+        return timedelta(0)
+    return timedelta(seconds=min(MAX_DELAY, BASE_DELAY * 2 ** min(failures - free, 32)))
 
 
 class LoginThrottle:
-    """The failure counts of one server process (thread-safe, no I/O)."""
+    """Failure counts shared through the database by every server process (blocking: call from a worker)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: LoginFailureStore, clock: Callable[[], datetime] = _now) -> None:
+        self._store = store
         self._clock = clock
-        self._records: dict[str, _Record] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _keys(account: str, address: str) -> tuple[tuple[str, int], tuple[str, int]]:
-        return (f"account:{account.strip().casefold()}", ACCOUNT_FREE_FAILURES), (
-            f"address:{address}",
-            ADDRESS_FREE_FAILURES,
-        )
-
-    def _live(self, key: str, now: float) -> _Record | None:
-        record = self._records.get(key)
-        if record is not None and now - record.last_failure > FORGET_AFTER and now >= record.blocked_until:
-            del self._records[key]
-            return None
-        return record
 
     def retry_after(self, account: str, address: str) -> float:
         """Seconds until ``account`` may try again from ``address`` (0: now)."""
         now = self._clock()
-        with self._lock:
-            waits = [r.blocked_until - now for k, _ in self._keys(account, address) if (r := self._live(k, now))]
-        return max([0.0, *waits])
+        blocked = self._store.blocked_until(_keys(account, address), now)
+        return max(0.0, (blocked - now).total_seconds()) if blocked is not None else 0.0
 
     def announce(self, account: str, address: str) -> bool:
-        """Whether a throttled attempt is the first of its delay (so worth one audit entry)."""
-        now = self._clock()
-        first = False
-        with self._lock:
-            for key, _ in self._keys(account, address):
-                record = self._live(key, now)
-                if record is not None and record.blocked_until > now and record.announced_until < record.blocked_until:
-                    record.announced_until = record.blocked_until
-                    first = True
-        return first
+        """Whether a throttled attempt is the first of its delay in any process (so worth one audit entry)."""
+        return self._store.announce(_keys(account, address), self._clock())
 
     def failure(self, account: str, address: str) -> tuple[float, int, int]:
         """Count a failed login; the delay it imposes now, and the account's and address's failure counts."""
         now = self._clock()
-        delay = 0.0
-        counts: list[int] = []
-        with self._lock:
-            if len(self._records) >= MAX_TRACKED:
-                self._prune(now)
-            for key, free in self._keys(account, address):
-                record = self._live(key, now) or self._records.setdefault(key, _Record())
-                record.failures += 1
-                record.last_failure = now
-                counts.append(record.failures)
-                if record.failures >= free:
-                    wait = min(MAX_DELAY, BASE_DELAY * 2 ** min(record.failures - free, 32))
-                    record.blocked_until = max(record.blocked_until, now + wait)
-                delay = max(delay, record.blocked_until - now)
-        return delay, counts[0], counts[1]
+        counted = self._store.fail(_keys(account, address), now, timedelta(seconds=FORGET_AFTER), _delay)
+        delay = max(0.0, *((c.blocked_until - now).total_seconds() for c in counted))
+        return delay, counted[0].failures, counted[1].failures
 
     def success(self, account: str, address: str) -> None:
         """Forget the account's failures."""
-        (account_key, _), _ = self._keys(account, address)
-        with self._lock:
-            self._records.pop(account_key, None)
-
-    def _prune(self, now: float) -> None:
-        for key in [k for k, r in self._records.items() if now - r.last_failure > FORGET_AFTER]:
-            del self._records[key]
-        if len(self._records) >= MAX_TRACKED:
-            oldest = sorted(self._records, key=lambda k: self._records[k].last_failure)
-            for key in oldest[: len(oldest) // 2]:
-                del self._records[key]
+        self._store.forget(_keys(account, address)[0])
 
 
 def seconds(delay: float) -> int:
@@ -162,5 +123,5 @@ def failed(ctx: ServiceContext, throttle: LoginThrottle, account: str, address: 
 
 
 def succeeded(throttle: LoginThrottle, account: str, address: str) -> None:
-    """A right password: the account's failures are forgotten."""
+    """A right password: the account's failures are forgotten. Blocking."""
     throttle.success(account, address)

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+from setpoint._server.storage.login_failures import LoginFailureStore
 from setpoint._server.storage.records import (
     AdminUser,
     ApiKey,
@@ -411,6 +412,9 @@ class Storage(ABC):
 
     usage: UsageStore
     """SDK evaluation counts and code references (``storage/usage.py``)."""
+
+    login_failures: LoginFailureStore
+    """Failed logins per account and client address (``storage/login_failures.py``)."""
 
     @abstractmethod
     def read(self) -> AbstractContextManager[ReadTx]:

@@ -21,6 +21,7 @@ from setpoint._server.storage.schema import metadata
 NOT_COPIED: Mapping[str, str] = {
     "sessions": "web login sessions: people log in again on the new instance",
     "change_notifications": "notices between running server processes: the new instance starts with none",
+    "login_failures": "failed-login counts that expire within the hour: the new instance starts with none",
 }
 """Tables whose rows stay behind, with why. Every other table of the schema is copied."""
 

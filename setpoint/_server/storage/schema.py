@@ -278,3 +278,17 @@ code_refs = sa.Table(
     _ts("uploaded_at"),
     sa.Index("ix_code_refs_project_repository", "project_id", "repository"),
 )
+
+# Failed logins per account ("account:<name, casefolded>") and per client address ("address:<ip>"), shared by
+# every server process on the database (`storage/login_failures.py`). A row is forgotten at `expires_at`.
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    _ts("last_failure"),
+    _ts("blocked_until"),
+    _ts("announced_until"),
+    _ts("expires_at"),
+    sa.Index("ix_login_failures_expires_at", "expires_at"),
+)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from setpoint._server.storage.base import ReadTx, Storage, WriteTx
+from setpoint._server.storage.login_failures import LoginFailureStore
 from setpoint._server.storage.sql_read import SqlReadTx
 from setpoint._server.storage.sql_write import NOTIFY_CHANNEL, SqlWriteTx
 from setpoint._server.storage.usage import UsageStore
@@ -27,6 +28,7 @@ class SqlStorage(Storage):
         self.dialect = engine.dialect.name
         self.url = engine.url.render_as_string(hide_password=True)
         self.usage = UsageStore(engine)
+        self.login_failures = LoginFailureStore(engine)
         self._on_dispose: list[Callable[[], None]] = []
 
     def on_dispose(self, callback: Callable[[], None]) -> None:

@@ -98,7 +98,7 @@ async def login(
     if token is None:
         delay = await run_in_threadpool(login_throttle.failed, ctx, throttle, username, address)
         return _login_page(request, next_url, "Wrong username or password.", 401, retry_after=delay)
-    login_throttle.succeeded(throttle, username, address)
+    await run_in_threadpool(login_throttle.succeeded, throttle, username, address)
     response = RedirectResponse(sessions.safe_next(next_url), status_code=303)
     sessions.set_cookie(request, response, token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
