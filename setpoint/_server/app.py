@@ -15,9 +15,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from setpoint._server import api
+from setpoint._server.api import change_requests as change_requests_api
 from setpoint._server.api._openapi import finish as finish_openapi
 from setpoint._server.auth import AuthError
 from setpoint._server.middleware import AllowHeader, BodySizeLimit, InputGuard
+from setpoint._server.services.change_requests import review
 from setpoint._server.services.errors import ServiceError
 from setpoint._server.settings import Settings
 from setpoint._server.state import ServerState
@@ -143,6 +145,8 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     app.add_exception_handler(StaleRevisionError, _storage_conflict)
     app.add_exception_handler(AlreadyExistsError, _storage_conflict)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(review.ReviewRequired, change_requests_api.review_required_handler)
+    app.add_exception_handler(review.RequestOpened, change_requests_api.request_opened_handler)
     for router in api_routers():
         app.include_router(router)
     _install_web_ui(app)

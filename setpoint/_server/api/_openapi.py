@@ -177,6 +177,12 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
                     responses[str(status)] = {"description": DESCRIPTIONS[status], "content": error}
                 elif "content" not in existing:
                     existing["content"] = error
+            if method in _WRITES and path.startswith("/v1/variables/") and "202" not in responses:
+                responses["202"] = {
+                    "description": "The change needs review (the project's review settings): nothing was applied; "
+                    "a change request was opened (its JSON, `Location`: its URL)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
             if "401" in responses:
                 responses["401"].setdefault(
                     "headers", {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer`"}}

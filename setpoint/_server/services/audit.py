@@ -31,11 +31,18 @@ def record(
 ) -> None:
     """Append one audit entry inside the write transaction that made the change.
 
-    Every change of a variable passes here, so this is also where protected labels are enforced (a 403
-    raised here rolls the whole change back)."""
+    Every change of a variable passes here, so this is also where review (change requests) and protected labels
+    are enforced (a 403, or a change that needs review, raised here rolls the whole change back)."""
+    from setpoint._server.services.change_requests import review
     from setpoint._server.services.people import actors, protected
 
-    if entity_type == "variable" and project_id is not None:
+    # Review first: a change that needs review becomes a change request instead of a 403; an approved request
+    # being applied was reviewed, so the protected-label check does not apply to it.
+    if (
+        entity_type == "variable"
+        and project_id is not None
+        and not review.check(tx, project_id, actor, action, name, before, after)
+    ):
         protected.check(tx, project_id, actor, before, after)
     user_id = actors.parse(actor).user_id
     tx.add_audit(project_id, actor[:MAX_NAME], action, entity_type, name[:MAX_NAME], before, after, user_id)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from setpoint._server.services import audit
+from setpoint._server.services.change_requests.review import RequestOpened, ReviewRequired
 from setpoint._server.services.changes import Change
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import InvalidError, NotFoundError, PreconditionFailedError
@@ -115,7 +116,12 @@ def create_version(
         created.append(_new_version(tx, project_id, variable, serialized_value, description, label, actor))
         return tx.touch_variable(variable)
 
-    view = apply_change(ctx, project_id, name, actor, if_match, "create_version", mutate)
+    try:
+        view = apply_change(ctx, project_id, name, actor, if_match, "create_version", mutate)
+    except ReviewRequired as signal:
+        if not label:
+            raise
+        _version_then_request(ctx, project_id, name, actor, signal, label, if_match, serialized_value, description)
     return created[0], view
 
 
@@ -141,8 +147,42 @@ def restore_version(
         created.append(_new_version(tx, project_id, variable, old.serialized_value, note, label, actor))
         return tx.touch_variable(variable)
 
-    view = apply_change(ctx, project_id, name, actor, if_match, "restore_version", mutate)
+    try:
+        view = apply_change(ctx, project_id, name, actor, if_match, "restore_version", mutate)
+    except ReviewRequired as signal:
+        if not label:
+            raise
+        with ctx.storage.read() as tx:
+            variable = tx.get_variable(project_id, name)
+            old = None if variable is None else tx.get_version(variable.id, version)
+        if old is None:
+            raise
+        note = f"Restored from version {version}"
+        _version_then_request(ctx, project_id, name, actor, signal, label, if_match, old.serialized_value, note)
     return created[0], view
+
+
+def _version_then_request(
+    ctx: ServiceContext,
+    project_id: int,
+    name: str,
+    actor: str,
+    signal: ReviewRequired,
+    label: str,
+    if_match: int | None,
+    value: str,
+    description: str | None,
+) -> NoReturn:
+    """A new version whose label move needs review: the version is created now (versions are immutable and no
+    label serves it yet), the label move becomes a change request; raises :class:`RequestOpened`."""
+    from setpoint._server.services.change_requests import service
+
+    version, _view = create_version(ctx, project_id, name, value, actor, description=description, if_match=if_match)
+    after = {"version": version.version, "serialized_value": value}
+    signal.diff = {"labels": {label: {"before": signal.diff["labels"][label]["before"], "after": after}}}
+    opened = service.open_from(ctx, signal)
+    moving = opened.message.replace("Your change", f"Moving label {label!r} onto it")
+    raise RequestOpened(opened.request, f"Version {version.version} was created. {moving}")
 
 
 def check_label_name(label: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from setpoint._server.services import audit
+from setpoint._server.services.change_requests.review import ReviewRequired
 from setpoint._server.services.changes import Change, EventName
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import (
@@ -358,6 +359,14 @@ def bulk_upsert(
                     view, change = _replace(ctx, tx, project_id, current, body, actor, check=False)
             except ServiceError as exc:
                 raise type(exc)(f"{_where(index, body)}: {exc.message}", errors=exc.errors) from None
+            except ReviewRequired as signal:
+                if len(bodies) == 1:
+                    raise  # becomes a change request (202)
+                raise ConflictError(
+                    f"{_where(index, body)}: this change needs review ({signal.reason}), so it cannot be part of a "
+                    "bulk write: nothing was saved; send this variable on its own (it then becomes a change "
+                    "request) and the others without it"
+                ) from None
             results.append((view, current is None))
             changes.append(change)
         # references between the items are checked once every item is written

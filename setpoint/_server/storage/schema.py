@@ -292,3 +292,51 @@ login_failures = sa.Table(
     _ts("expires_at"),
     sa.Index("ix_login_failures_expires_at", "expires_at"),
 )
+
+# Four-eyes review (change requests): per-project settings; no row = review off.
+review_settings = sa.Table(
+    "review_settings",
+    metadata,
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("protected_labels", sa.Boolean, nullable=False),
+    sa.Column("all_targeting", sa.Boolean, nullable=False),
+    sa.Column("approver_role", sa.String(20), nullable=False),
+    sa.Column("admins_bypass", sa.Boolean, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    _ts("updated_at"),
+)
+
+# A proposed change of one variable's targeting (rollout, override rules, label targets), applied once approved.
+# `diff` is JSON: {"rollout"?: {"before", "after"}, "overrides"?: {...}, "labels"?: {name: {"before", "after"}}}.
+change_requests = sa.Table(
+    "change_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("variable", sa.String(200), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("base_revision", sa.Integer, nullable=False),
+    sa.Column("diff", sa.Text, nullable=False),
+    sa.Column("bypassed", sa.Boolean, nullable=False, server_default=sa.false()),
+    _ts("created_at"),
+    _ts("updated_at"),
+    sa.Column("reviewed_by", sa.String(200), nullable=True),
+    _ts("reviewed_at", nullable=True),
+    sa.Column("applied_by", sa.String(200), nullable=True),
+    _ts("applied_at", nullable=True),
+    sa.Index("ix_change_requests_project_state", "project_id", "state"),
+)
+
+change_request_comments = sa.Table(
+    "change_request_comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "request_id", sa.Integer, sa.ForeignKey("change_requests.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    _ts("created_at"),
+)
