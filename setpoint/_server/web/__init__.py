@@ -16,6 +16,7 @@ from setpoint._server.api import editing as editing_api
 from setpoint._server.services.errors import ServiceError
 from setpoint._server.web import (
     views_auth,
+    views_change_requests,
     views_people,
     views_project,
     views_segments,
@@ -78,6 +79,7 @@ def install(app: FastAPI) -> None:
         views_project.router,
         views_usage.router,
         views_people.router,
+        views_change_requests.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

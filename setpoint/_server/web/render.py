@@ -111,6 +111,8 @@ class Page:
     projects: list[Project]
     role: str | None = None
     """The person's role in this project (``owner`` for owners)."""
+    open_requests: int = 0
+    """Change requests waiting for someone (open, approved, stale): the count in the nav."""
 
     def can(self, need: str) -> bool:
         """Whether the person's role includes ``need`` (templates hide what they cannot do)."""
@@ -174,9 +176,14 @@ def _load_page(request: Request, project_name: str) -> Page:
     project = next((p for p in projects if p.name == project_name), None)
     if project is None:  # the same answer whether it exists or not: members only see their projects
         raise NotFoundError(f"project {project_name!r} does not exist or you are not a member of it")
+    from setpoint._server.storage import change_requests
+
     with ctx.storage.read() as tx:
         role = project_role(tx, ui.user, project.id)
-    return Page(request=request, ctx=ctx, session=ui, project=project, projects=projects, role=role)
+        waiting = change_requests.count_active(tx, project.id)
+    return Page(
+        request=request, ctx=ctx, session=ui, project=project, projects=projects, role=role, open_requests=waiting
+    )
 
 
 async def page(request: Request, project: str) -> Page:

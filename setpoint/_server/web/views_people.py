@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from setpoint._server.api.deps import server_state
 from setpoint._server.services import audit
+from setpoint._server.services.change_requests import service as review_service
 from setpoint._server.services.errors import ServiceError
 from setpoint._server.services.people import members as member_service
 from setpoint._server.services.people import protected, roles
@@ -41,6 +42,7 @@ def _members_page(current: Page, error: str = "", status_code: int = 200) -> Res
         candidates=candidates,
         roles=roles.PROJECT_ROLES,
         role_help=roles.WHAT_ROLES_ALLOW,
+        review=review_service.get_settings(current.ctx, current.project.id),
         error=error,
         nav="members",
     )

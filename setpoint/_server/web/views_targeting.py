@@ -25,6 +25,25 @@ def _ui_status(exc: ServiceError) -> int:
     return 409 if exc.status_code == 412 else exc.status_code
 
 
+def review_note(current: Page) -> str:
+    """What the Targeting tab says about review ("" when changes apply at once)."""
+    from setpoint._server.services.change_requests import service as review_service
+    from setpoint._server.services.people.roles import ADMIN
+
+    settings = review_service.get_settings(current.ctx, current.project.id)
+    if not settings.enabled or (current.can(ADMIN) and settings.admins_bypass):
+        return ""
+    what = (
+        "Changes here need review"
+        if settings.all_targeting
+        else "Changes that touch protected labels (" + ", ".join(current.project.protected_labels) + ") need review"
+    )
+    return (
+        f"{what}: saving opens a change request that another person with the {settings.approver_role} role "
+        "approves before it applies."
+    )
+
+
 def _targeting_page(
     current: Page,
     name: str,
@@ -53,6 +72,7 @@ def _targeting_page(
         kinds_json=targeting_form.kinds_json(),
         operand_field=targeting_form.operand_field,
         operand_text=targeting_form.operand_text,
+        review=review_note(current),
         error=error,
         tab="targeting",
         nav="variables",

@@ -311,3 +311,14 @@
   });
   renumber();
 })();
+
+// Times stored in UTC are shown in the browser's local time (without JS they read "... UTC").
+(() => {
+  document.querySelectorAll("time[data-local]").forEach((el) => {
+    const at = new Date(el.getAttribute("datetime"));
+    if (!Number.isNaN(at.getTime())) {
+      el.title = el.textContent;
+      el.textContent = at.toLocaleString();
+    }
+  });
+})();
