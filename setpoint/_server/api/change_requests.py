@@ -32,7 +32,7 @@ RequestId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="The number of 
 class SettingsIn(BaseModel):
     """When changes need review, and who approves them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     review_protected_labels: bool = False
     """Changes touching a protected label (moving it, or targeting that serves it) need review."""
@@ -70,7 +70,7 @@ class RefreshIn(BaseModel):
 class ReviewIn(BaseModel):
     """An approval or a rejection, with an optional comment; ``apply``: apply at once after approving."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     comment: str = Field(default="", max_length=cr.MAX_COMMENT)
     apply: bool = False

@@ -58,8 +58,10 @@ def diff_parts(request: ChangeRequest) -> list[tuple[str, list[str]]]:
 def _request_page(current: Page, request_id: int, error: str = "", status_code: int = 200) -> Response:
     request, comments = cr.get_request(current.ctx, current.project.id, request_id)
     settings = cr.get_settings(current.ctx, current.project.id)
+    with current.ctx.storage.read() as tx:
+        need = cr.approver_role_for(tx, request)
     mine = cr.same_person(current.session.actor, request.author)
-    reviewer = not mine and current.can(settings.approver_role) and current.can(roles.EDITOR)
+    reviewer = not mine and current.can(need) and current.can(roles.EDITOR)
     actions: dict[str, bool] = {
         "approve": reviewer and request.state == OPEN,
         "reject": reviewer and request.state in (OPEN, APPROVED, STALE),
@@ -75,6 +77,7 @@ def _request_page(current: Page, request_id: int, error: str = "", status_code: 
         parts=diff_parts(request),
         actions=actions,
         settings=settings,
+        approver_role=need,
         mine=mine,
         error=error,
         nav="change_requests",

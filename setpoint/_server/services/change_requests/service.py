@@ -23,7 +23,7 @@ from setpoint._server.services.errors import (
     PreconditionFailedError,
 )
 from setpoint._server.services.people import actors, roles
-from setpoint._server.storage import WriteTx
+from setpoint._server.storage import ReadTx, WriteTx
 from setpoint._server.storage import change_requests as store
 from setpoint._server.storage.change_requests import (
     APPLIED,
@@ -442,9 +442,20 @@ def record_bypass(tx: WriteTx, project_id: int, variable: str, actor: str, diff:
     _audit(tx, actor, "applied", None, request)
 
 
-def _require_reviewer(tx: WriteTx, request: ChangeRequest, actor: str, doing: str) -> None:
+def approver_role_for(tx: ReadTx, request: ChangeRequest) -> str:
+    """The role that approves ``request``: the project's approver role; but a request touching a protected label
+    while review is off (opened explicitly) needs an admin, as the change itself would."""
     settings = store.get_settings(tx, request.project_id)
     need = settings.approver_role if settings.approver_role in APPROVER_ROLES else roles.EDITOR
+    if not settings.enabled:
+        project = tx.get_project_by_id(request.project_id)
+        if set(project.protected_labels if project else ()) & set(review.touched_labels(request.diff)):
+            return roles.ADMIN
+    return need
+
+
+def _require_reviewer(tx: WriteTx, request: ChangeRequest, actor: str, doing: str) -> None:
+    need = approver_role_for(tx, request)
     role = _role(tx, request.project_id, actor)
     if same_person(actor, request.author):
         raise ForbiddenError(
@@ -525,12 +536,12 @@ def apply_request(ctx: ServiceContext, project_id: int, request_id: int, actor: 
     with ctx.storage.write() as tx:
         request = _locked(tx, project_id, request_id)
         role = _role(tx, project_id, actor)
-        settings = store.get_settings(tx, project_id)
-        if not same_person(actor, request.author) and not roles.allows(role, settings.approver_role):
+        need = approver_role_for(tx, request)
+        if not same_person(actor, request.author) and not roles.allows(role, need):
             held = f"the {role} role" if role else "no role"
             raise ForbiddenError(
-                f"change request #{request.id} is applied by its author or a person with the "
-                f"{settings.approver_role} role; {actors.display(actor)} has {held}"
+                f"change request #{request.id} is applied by its author or a person with the {need} role; "
+                f"{actors.display(actor)} has {held}"
             )
         roles.require(role, roles.EDITOR, who=actors.display(actor))
         if request.state != APPROVED:
