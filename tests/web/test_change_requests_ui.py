@@ -102,6 +102,16 @@ def _journey(
     assert api.get(f"/v1/variables/{name}/").json()["labels"]["production"]["version"] == 1
     request_url = editor.url.split("?")[0]
 
+    # Saving the Targeting tab with production at 50% opens a second request.
+    editor.goto(f"{live.url}/p/default/variables/{name}/targeting")
+    editor.locator('input[name="weight:production"]').fill("50")
+    editor.get_by_role("button", name="Save targeting").click()
+    editor.wait_for_url("**/change-requests/*")
+    assert editor.locator("[data-open-requests]").inner_text() == "2"
+    assert '"production": 0.5' in editor.locator("[data-diff]").inner_text()
+    targeting_url = editor.url.split("?")[0]
+    assert api.get(f"/v1/variables/{name}/").json()["rollout"] == {"labels": {}}
+
     # A second person approves it, with a comment.
     second = _log_in(browser, contexts, live, reviewer_email)
     second.get_by_role("link", name="Requests").click()
@@ -110,6 +120,12 @@ def _journey(
     second.get_by_role("button", name="Approve", exact=True).click()
     assert second.locator(".alert-ok").inner_text() == "Approved."
     assert second.locator("[data-request-state]").inner_text() == "approved"
+
+    # ... and rejects the targeting change.
+    second.goto(targeting_url)
+    second.get_by_label("Comment (optional)").fill("Not this week")
+    second.get_by_role("button", name="Reject").click()
+    assert second.locator("[data-request-state]").inner_text() == "rejected"
 
     # The author applies it; the label moved, once, and the history says how.
     editor.goto(request_url)
