@@ -17,7 +17,8 @@ Hierarchy::
     └── RemoteError                 talking to a Setpoint server failed
         ├── ServerUnreachableError  no connection, timeout
         ├── AuthenticationError     401 / 403: missing, wrong or under-scoped API key
-        ├── ConflictError           409 / 412: someone else changed it first
+        ├── ConflictError           409 / 412: someone else changed it first; 202: the change needs review
+        │                           (the project reviews it: a change request was opened, nothing applied)
         └── ServerResponseError     any other non-2xx answer, or a body that is not what was expected
 
 Configuration *validation* errors are pydantic's `ValidationError`, whose location names the variable and
@@ -100,7 +101,8 @@ class AuthenticationError(RemoteError):
 
 
 class ConflictError(RemoteError):
-    """The server refused a write because the data changed since it was read."""
+    """The server refused a write because the data changed since it was read; or (status 202) the project reviews
+    the change: nothing was applied, a change request waits for approval (the message names it)."""
 
 
 class ServerResponseError(RemoteError):

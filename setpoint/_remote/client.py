@@ -97,6 +97,10 @@ def _server_message(response: httpx.Response) -> str:
 def check(response: httpx.Response, what: str) -> httpx.Response:
     """``response`` if it is a success; otherwise the `RemoteError` saying what went wrong and what to do."""
     status = response.status_code
+    if status == 202 and "/v1/change-requests/" in response.headers.get("location", ""):
+        # The project reviews this change: nothing was applied; a change request waits for approval.
+        message = _server_message(response)
+        raise ConflictError(f"{what}: {message} ({response.headers['location']})", status_code=status)
     if 200 <= status < 300:
         return response
     message = _server_message(response)

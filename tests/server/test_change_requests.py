@@ -12,7 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from setpoint import ConflictError, RemoteOptions
+from setpoint._remote.client import RemoteClient
 from setpoint._server.services.context import ServiceContext
+from setpoint.config import VariableConfig
 from tests.server.conftest import BACKENDS
 from tests.server.people_support import Person, make_person
 from tests.server.support import Project, ServerProcess, make_project
@@ -296,3 +299,15 @@ def test_listing_filters_by_state_and_counts(server: ServerProcess, team: Team) 
         bad = client.get("/v1/change-requests/?state=merged")
         assert bad.status_code == 422
         assert "open" in bad.json()["detail"]
+
+
+def test_the_sdk_client_says_a_write_needs_review(server: ServerProcess, team: Team) -> None:
+    name = _variable(server, team)
+    wire = _wire(server, team, name)
+    wire["labels"]["production"] = {"ref": "latest"}
+    options = RemoteOptions(url=server.url, api_key=team.editor.key)
+    with RemoteClient(options) as client, pytest.raises(ConflictError, match="needs review") as caught:
+        client.replace_variable(VariableConfig.model_validate(wire))
+    assert caught.value.status_code == 202
+    assert "/v1/change-requests/" in str(caught.value)
+    assert _wire(server, team, name)["labels"]["production"]["version"] == 1
