@@ -255,7 +255,8 @@ def label_target_in(name: str, value: Any, tx: WriteTx, variable: Variable) -> d
         return {"ref": str(value["ref"])}
     if value.get("version") is not None:
         number = value["version"]
-        found = tx.get_version(variable.id, number) if isinstance(number, int) and 0 < number < 2**31 else None
+        usable = isinstance(number, int) and not isinstance(number, bool) and 0 < number < 2**31
+        found = tx.get_version(variable.id, number) if usable else None
         if found is None:
             raise InvalidError(f"labels.{name}: version {number!r} of {variable.name!r} does not exist")
         return {"version": found.version, "serialized_value": found.serialized_value}
