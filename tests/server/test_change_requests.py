@@ -17,7 +17,7 @@ from setpoint._remote.client import RemoteClient
 from setpoint._server.services.context import ServiceContext
 from setpoint.config import VariableConfig
 from tests.server.conftest import BACKENDS
-from tests.server.people_support import Person, make_person
+from tests.server.people_support import PASSWORD, Person, make_person, ui_login
 from tests.server.support import Project, ServerProcess, make_project
 
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True, scope="module")
@@ -176,6 +176,12 @@ def test_self_approval_viewers_and_other_projects_are_refused(
         assert client.get("/v1/change-requests/").json() == []
     with server.client(team.project) as client:
         assert client.get(f"/v1/change-requests/{rid}/").json()["state"] == "open"
+    with httpx.Client(base_url=server.url) as browser:  # the web pages: members only, huge numbers are a 404
+        assert browser.get(f"/p/{team.project.name}/change-requests/{rid}", follow_redirects=False).status_code == 303
+        assert ui_login(browser, team.editor.email, PASSWORD).status_code == 303
+        assert browser.get(f"/p/{team.project.name}/change-requests/{rid}").status_code == 200
+        assert browser.get(f"/p/{team.project.name}/change-requests/{2**40}").status_code == 404
+        assert browser.get(f"/p/{other.name}/change-requests/{rid}").status_code == 404
 
 
 def test_rejected_withdrawn_and_applied_requests_never_apply_again(server: ServerProcess, team: Team) -> None:

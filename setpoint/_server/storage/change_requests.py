@@ -173,6 +173,8 @@ def insert(
 
 def get(tx: ReadTx, project_id: int, request_id: int, *, lock: bool = False) -> ChangeRequest | None:
     """One request of a project (None: no such request in this project); ``lock``: FOR UPDATE (PostgreSQL)."""
+    if not 1 <= request_id <= 2**31 - 1:  # beyond the column's range: no such request (never a database error)
+        return None
     c = t.change_requests.c
     stmt = sa.select(t.change_requests).where(c.project_id == project_id, c.id == request_id)
     if lock:
