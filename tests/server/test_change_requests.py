@@ -5,6 +5,7 @@ recorded, other projects see nothing."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -317,3 +318,33 @@ def test_the_sdk_client_says_a_write_needs_review(server: ServerProcess, team: T
     assert caught.value.status_code == 202
     assert "/v1/change-requests/" in str(caught.value)
     assert _wire(server, team, name)["labels"]["production"]["version"] == 1
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def test_web_forms_check_role_state_and_input(server: ServerProcess, team: Team) -> None:
+    name = _variable(server, team)
+    rid = _propose(server, team, name)["id"]
+    page = f"/p/{team.project.name}/change-requests/{rid}"
+    with httpx.Client(base_url=server.url) as viewer:
+        assert ui_login(viewer, team.viewer.email, PASSWORD).status_code == 303
+        token = _csrf(viewer.get(page).text)
+        forged = viewer.post(f"{page}/approve", data={"csrf_token": token})
+        assert forged.status_code == 403 and "editor role" in forged.text
+        too_long = viewer.post(f"{page}/comment", data={"csrf_token": token, "comment": "x" * 20_000})
+        assert too_long.status_code == 422 and "keep it to 10000" in too_long.text
+        said = viewer.post(f"{page}/comment", data={"csrf_token": token, "comment": "ok"}, follow_redirects=False)
+        assert said.status_code == 303
+    with httpx.Client(base_url=server.url) as author:
+        assert ui_login(author, team.editor.email, PASSWORD).status_code == 303
+        token = _csrf(author.get(page).text)
+        own = author.post(f"{page}/approve", data={"csrf_token": token})
+        assert own.status_code == 403 and "another person" in own.text
+        assert author.post(f"{page}/merge", data={"csrf_token": token}).status_code == 404
+        assert author.post(f"{page}/withdraw", data={"csrf_token": token}).status_code == 303
+        again = author.post(f"{page}/withdraw", data={"csrf_token": token})
+        assert again.status_code == 409 and "withdrawn" in again.text
