@@ -111,6 +111,8 @@ def _journey(
     assert '"production": 0.5' in editor.locator("[data-diff]").inner_text()
     targeting_url = editor.url.split("?")[0]
     assert api.get(f"/v1/variables/{name}/").json()["rollout"] == {"labels": {}}
+    editor.goto(f"{live.url}/p/default/variables/{name}/targeting")
+    assert editor.locator("[data-waiting-requests] a").count() == 2
 
     # A second person approves it, with a comment.
     second = _log_in(browser, contexts, live, reviewer_email)

@@ -10,9 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from setpoint._server.services import audit, catalog, editing, lifecycle
+from setpoint._server.services.change_requests import service as review_service
 from setpoint._server.services.errors import InvalidError, ServiceError
 from setpoint._server.services.people import roles
 from setpoint._server.services.usage import report as usage_report
+from setpoint._server.storage.change_requests import ACTIVE
 from setpoint._server.storage.usage import hour_start
 from setpoint._server.web import targeting_form
 from setpoint._server.web.render import Page, field, page, revision
@@ -27,7 +29,6 @@ def _ui_status(exc: ServiceError) -> int:
 
 def review_note(current: Page) -> str:
     """What the Targeting tab says about review ("" when changes apply at once)."""
-    from setpoint._server.services.change_requests import service as review_service
     from setpoint._server.services.people.roles import ADMIN
 
     settings = review_service.get_settings(current.ctx, current.project.id)
@@ -73,6 +74,7 @@ def _targeting_page(
         operand_field=targeting_form.operand_field,
         operand_text=targeting_form.operand_text,
         review=review_note(current),
+        waiting=review_service.list_requests(current.ctx, current.project.id, ACTIVE, name),
         error=error,
         tab="targeting",
         nav="variables",
