@@ -280,6 +280,10 @@ def test_stricter_settings_and_explicit_requests(server: ServerProcess, team: Te
                 )
                 assert bad.status_code == 422
                 assert "between 0% and 100%" in bad.json()["detail"]
+                same = editor.post(
+                    "/v1/change-requests/", json={"variable": name, "rollout": {"labels": {"production": 1}}}
+                )
+                assert same.status_code == 422 and "change nothing" in same.json()["detail"]
                 made = editor.post(
                     "/v1/change-requests/",
                     json={"variable": name, "title": "Pin staging", "labels": {"staging": {"version": 1}}},

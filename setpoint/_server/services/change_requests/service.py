@@ -410,11 +410,20 @@ def _proposed(
     overrides: list[dict[str, Any]] | None,
     labels: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    from setpoint._server.services.editing import check_targeting
+    from setpoint._server.services.validation import check_variable_config
+    from setpoint._server.services.wire import read_variable_wire
+
     after = {"rollout": current["rollout"], "overrides": current["overrides"], "labels": dict(current["labels"])}
-    if rollout is not None:
-        after["rollout"] = rollout
-    if overrides is not None:
-        after["overrides"] = overrides
+    if rollout is not None or overrides is not None:
+        # Normalized as a direct write would store them (1 and 1.0 are one weight), so the diff shows real changes.
+        wanted_rollout = after["rollout"] if rollout is None else rollout
+        wanted_overrides = after["overrides"] if overrides is None else overrides
+        check_targeting(wanted_rollout, wanted_overrides)
+        probe = {**read_variable_wire(tx, variable), "rollout": wanted_rollout, "overrides": wanted_overrides}
+        config = check_variable_config(probe)
+        after["rollout"] = config.rollout.model_dump(mode="json")
+        after["overrides"] = [o.model_dump(mode="json") for o in config.overrides]
     for name, value in (labels or {}).items():
         state = label_target_in(name, value, tx, variable)
         if state is None:
