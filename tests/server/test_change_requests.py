@@ -121,6 +121,9 @@ def test_an_approved_request_applies_exactly_its_diff(server: ServerProcess, tea
         assert applied.json()["state"] == "applied"
     after = _wire(server, team, name)
     assert after["rollout"] == {"labels": {"production": 0.8, "staging": 0.2}}
+    with server.client(team.project) as client:  # the served config (the snapshot) has it too
+        served = client.get("/v1/variables/").json()["variables"][name]
+    assert served["rollout"] == after["rollout"]
     assert {k: v for k, v in after.items() if k != "rollout"} == {k: v for k, v in before.items() if k != "rollout"}
     with server.client(team.project) as client:
         changes = client.get(f"/v1/variables/{name}/history/").json()["changes"]
