@@ -337,8 +337,10 @@ class RemoteProvider(Provider):
                 logger.exception("refreshing variables from %s failed unexpectedly", self.url)
             delay = _jittered(self._interval)
             if after_event:
-                # Look once more shortly after a change event (a 304 costs the server nothing): a fetch racing
-                # the event can be answered before the server's snapshot shows the change.
+                # Look once more shortly after a change event (a 304 costs the server nothing). One server process
+                # never answers from before an event it sent (`SnapshotCache.cached`), but with several processes
+                # (`--workers`, a load balancer) the fetch can reach one that has not heard of the change yet
+                # (SQLite: its poller runs about once a second; PostgreSQL: NOTIFY reaches each process apart).
                 delay = min(delay, _EVENT_RECHECK_SECONDS)
             self._wake.wait(delay)
             self._wake.clear()

@@ -9,7 +9,7 @@ exactly when the content does, and every server process computes the same ones),
 (gzip, brotli) is built at most once per snapshot, when a client first asks for it.
 
 Changes are queued (`mark`) and applied by the next `get` (in a worker thread, never on the event loop);
-`cached` returns None while changes are pending, so a stale snapshot is never served.
+`cached` returns None while changes are pending or being applied, so a stale snapshot is never served.
 
 Server-side evaluation (OFREP, ``/v1/resolve/``, the simulator) uses the snapshot's compiled config
 (`Snapshot.compiled`), built on first use from the last compiled config before it with
@@ -395,10 +395,13 @@ class SnapshotCache:
         self.counters = _Counters()
 
     def cached(self, project_id: int) -> Snapshot | None:
-        """The snapshot if it is built and current (no I/O, safe on the event loop)."""
-        if project_id in self._pending:
-            return None
-        return self._snapshots.get(project_id)
+        """The snapshot if it is built and current (no I/O, safe on the event loop). None while changes are
+        queued *or being applied* by a ``get``: the stored snapshot predates them until that ``get`` stores its
+        result, and a client told of a change (SSE) must not be answered from before it."""
+        with self._lock:
+            if project_id in self._pending or project_id in self._building:
+                return None
+            return self._snapshots.get(project_id)
 
     def get(self, project_id: int) -> Snapshot:
         """The current snapshot: built from the database when missing, updated with the queued changes
