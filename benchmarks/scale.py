@@ -20,14 +20,13 @@ GrowthBook (``json.loads`` + ``GrowthBook(features=...)``), for the same variabl
 a rule on every tenth). Time: median of 3; memory: bytes still allocated after the load (tracemalloc, separate
 run), the raw JSON released.
 
-SSE fan-out: N raw asyncio connections to ``/v1/variable-updates/``; one write; the time from sending it to
+SSE fan-out: N connections to ``/v1/variable-updates/`` from 4 client processes; one write; the time from sending it to
 each client's ``data:`` line (p50/p99/max), and the server process's RSS with N streams open.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -299,56 +298,55 @@ def bench_sdk_load(body: dict[str, Any], workdir: Path) -> dict[str, dict[str, f
     return results
 
 
-async def _fanout(port: int, token: str, clients: int, server: Server) -> dict[str, float]:
-    request = (
-        f"GET /v1/variable-updates/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: bearer {token}\r\n"
-        "Accept: text/event-stream\r\n\r\n"
-    ).encode()
-    connected = asyncio.Semaphore(100)
-    streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-    failed = 0
+FANOUT_CLIENT = Path(__file__).resolve().parent / "_fanout_client.py"
 
-    async def connect() -> None:
-        nonlocal failed
-        async with connected:
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.write(request)
-                await asyncio.wait_for(reader.readuntil(b": connected"), 60)
-                streams.append((reader, writer))
-            except (OSError, TimeoutError, asyncio.IncompleteReadError):
-                failed += 1
 
-    await asyncio.gather(*(connect() for _ in range(clients)))
+def bench_fanout(port: int, token: str, clients: int, server: Server, processes: int = 4) -> dict[str, float]:
+    """Open ``clients`` SSE streams from ``processes`` client processes, write once, and measure each stream's
+    delivery: the wall-clock time its ``data:`` line arrived minus the time the write was sent (one machine,
+    one clock; the write's own round trip, reported as ``write_ms``, is inside every delivery)."""
+    share = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(FANOUT_CLIENT), str(port), token, str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=subprocess_env(),
+            text=True,
+        )
+        for n in share
+        if n
+    ]
+    connected = failed = 0
+    for proc in procs:
+        assert proc.stdout is not None
+        _, ok, bad = proc.stdout.readline().split()
+        connected, failed = connected + int(ok), failed + int(bad)
     rss = server.rss_mb()
-    arrivals: list[float] = []
-
-    async def wait_event(reader: asyncio.StreamReader) -> None:
-        try:
-            await asyncio.wait_for(reader.readuntil(b"data:"), 60)
-            arrivals.append(time.perf_counter())
-        except (TimeoutError, asyncio.IncompleteReadError, OSError):
-            pass
-
-    waiters = [asyncio.create_task(wait_event(reader)) for reader, _ in streams]
-    await asyncio.sleep(0.5)
-    async with httpx.AsyncClient(
-        base_url=server.url, headers={"Authorization": f"bearer {token}"}, timeout=120
-    ) as client:
-        sent = time.perf_counter()
-        response = await client.post("/v1/variables/var_00002/versions/", json={"value": {"fanout": clients}})
+    time.sleep(1)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"bearer {token}"}, timeout=120) as client:
+        sent = time.time()
+        response = client.post("/v1/variables/var_00002/versions/", json={"value": {"fanout": clients}})
+        answered = time.time()
         response.raise_for_status()
-    await asyncio.gather(*waiters)
-    for _, writer in streams:
-        writer.close()
+    arrivals: list[float] = []
+    for proc in procs:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        assert proc.stdout is not None
+        arrivals += json.loads(proc.stdout.readline())
+        proc.wait(60)
     delays = [a - sent for a in arrivals] or [float("nan")]
     return {
-        "connected": len(streams),
+        "connected": connected,
         "failed": failed,
         "received": len(arrivals),
         "p50": pct(delays, 0.5) * 1000,
         "p99": pct(delays, 0.99) * 1000,
         "max": max(delays) * 1000,
+        "write_ms": (answered - sent) * 1000,
         "rss_mb": rss,
     }
 
@@ -390,7 +388,7 @@ def main() -> None:
             if "fanout" not in skip:
                 _, token = server.project(10)
                 for clients in [int(c) for c in args.fanout.split(",") if c]:
-                    fanout[clients] = asyncio.run(_fanout(server.port, token, clients, server))
+                    fanout[clients] = bench_fanout(server.port, token, clients, server)
                     print("fanout", clients, json.dumps(fanout[clients]), flush=True)
                     loads.append(load_average())
                     time.sleep(2)
