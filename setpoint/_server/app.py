@@ -13,11 +13,13 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from setpoint._server import api
 from setpoint._server.api import change_requests as change_requests_api
 from setpoint._server.api._openapi import finish as finish_openapi
 from setpoint._server.auth import AuthError
+from setpoint._server.events import RAW_SEND
 from setpoint._server.middleware import AllowHeader, BodySizeLimit, InputGuard
 from setpoint._server.services.change_requests import review
 from setpoint._server.services.errors import ServiceError
@@ -111,6 +113,16 @@ def _install_web_ui(app: FastAPI) -> None:
     install(app)
 
 
+class SetpointApp(FastAPI):
+    """FastAPI, keeping the ASGI server's own ``send`` in the scope (`events.RAW_SEND`): SSE streams write
+    their events with it, past the middleware wrappers (thousands of streams per event)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[RAW_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, storage: Storage | None = None) -> FastAPI:
     """The Setpoint server app. Opens (and, unless told not to, migrates) the database."""
     settings = settings or Settings()
@@ -132,7 +144,7 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
         finally:
             await asyncio.to_thread(state.stop)
 
-    app = FastAPI(
+    app = SetpointApp(
         title="Setpoint",
         summary="Managed variables: typed, versioned runtime configuration (Logfire-compatible API)",
         version="0.1.0",

@@ -1,5 +1,11 @@
 """Live updates: an in-process hub feeding SSE streams, and a PostgreSQL LISTEN thread that delivers the
-changes made by other server processes (their snapshots and SSE clients then behave as one)."""
+changes made by other server processes (their snapshots and SSE clients then behave as one).
+
+Fan-out is built to reach thousands of streams per process within a second: an event's bytes and ASGI message
+are made once and shared by every stream; each stream's task writes them with the server's own ``send``
+(`RAW_SEND`, skipping the middleware wrappers, which only look at a response's start); keep-alive comments are
+sent to every stream by one timer, not a timeout per stream.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ import threading
 from collections.abc import Callable
 
 import psycopg
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from setpoint._server.services.changes import Change
 from setpoint._server.storage import Storage
@@ -20,34 +28,67 @@ from setpoint._server.storage.sql import NOTIFY_CHANNEL
 log = logging.getLogger("setpoint.server")
 
 QUEUE_SIZE = 256
+RAW_SEND = "setpoint.raw_send"
+"""The scope key under which the app keeps the ASGI server's ``send`` (before any middleware wraps it)."""
+
+StreamItem = Message | None
+"""What a stream's queue carries: an ASGI body message to write, or None: end the stream."""
+
+
+def _body(chunk: bytes) -> Message:
+    return {"type": "http.response.body", "body": chunk, "more_body": True}
+
+
+CONNECTED = _body(b": connected\n\n")
+KEEPALIVE = _body(b": keep-alive\n\n")
+
+
+def event_message(change: Change) -> Message:
+    """The SSE message of a change (``data: {"event", "name", "entity"}``), built once for every stream."""
+    payload = json.dumps({"event": change.event, "name": change.name, "entity": change.entity})
+    return _body(f"data: {payload}\n\n".encode())
 
 
 class EventHub:
     """SSE subscriber queues per project, each remembering the API key that opened it (so revoking a key
     ends its streams). ``publish``, ``end_key_streams`` and ``close`` may be called from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, keepalive: float = 15.0) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._subscribers: dict[int, set[asyncio.Queue[str | None]]] = {}
-        self._keys: dict[asyncio.Queue[str | None], tuple[int, str]] = {}  # queue -> (key id, key hash)
+        self._subscribers: dict[int, set[asyncio.Queue[StreamItem]]] = {}
+        self._keys: dict[asyncio.Queue[StreamItem], tuple[int, str]] = {}  # queue -> (key id, key hash)
         self._keys_lock = threading.Lock()
+        self._keepalive = keepalive
+        self._keepalive_timer: asyncio.TimerHandle | None = None
         self.closed = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Attach to the server's event loop (at startup)."""
+        """Attach to the server's event loop (at startup; call it on that loop) and start the keep-alives."""
         self._loop = loop
         self.closed = False
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+        self._keepalive_timer = loop.call_later(self._keepalive, self._send_keepalives)
 
-    def subscribe(self, project_id: int, key_id: int = 0, key_hash: str = "") -> asyncio.Queue[str | None]:
-        """A queue receiving the project's event payloads (None means: the stream must end, because the
+    def _send_keepalives(self) -> None:
+        """One timer for every stream: a keep-alive comment to each, every ``keepalive`` seconds."""
+        for queues in self._subscribers.values():
+            for queue in queues:
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(KEEPALIVE)
+        if not self.closed and self._loop is not None:
+            self._keepalive_timer = self._loop.call_later(self._keepalive, self._send_keepalives)
+
+    def subscribe(self, project_id: int, key_id: int = 0, key_hash: str = "") -> asyncio.Queue[StreamItem]:
+        """A queue receiving the project's event messages (None means: the stream must end, because the
         server is stopping or the key that opened it was revoked)."""
-        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
+        queue: asyncio.Queue[StreamItem] = asyncio.Queue(QUEUE_SIZE)
         self._subscribers.setdefault(project_id, set()).add(queue)
         with self._keys_lock:
             self._keys[queue] = (key_id, key_hash)
         return queue
 
-    def unsubscribe(self, project_id: int, queue: asyncio.Queue[str | None]) -> None:
+    def unsubscribe(self, project_id: int, queue: asyncio.Queue[StreamItem]) -> None:
         """Stop delivering to ``queue``."""
         with self._keys_lock:
             self._keys.pop(queue, None)
@@ -68,15 +109,15 @@ class EventHub:
         with self._keys_lock:
             return {key_hash for _, key_hash in self._keys.values() if key_hash}
 
-    def _deliver(self, project_id: int, payload: str | None) -> None:
-        for queue in list(self._subscribers.get(project_id, ())):
+    def _deliver(self, project_id: int, message: Message) -> None:
+        for queue in self._subscribers.get(project_id, ()):
             # A client this far behind is nudged enough: every event means "refetch".
             with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(payload)
+                queue.put_nowait(message)
 
     @staticmethod
-    def _end(queue: asyncio.Queue[str | None]) -> None:
-        """Make ``queue`` end its stream, even when it is full."""
+    def end(queue: asyncio.Queue[StreamItem]) -> None:
+        """Make ``queue`` end its stream, even when it is full (on the event loop)."""
         while True:
             try:
                 queue.put_nowait(None)
@@ -89,8 +130,7 @@ class EventHub:
         """Send a config change to the project's SSE streams."""
         if not change.affects_config or self._loop is None or self._loop.is_closed():
             return
-        payload = json.dumps({"event": change.event, "name": change.name, "entity": change.entity})
-        self._loop.call_soon_threadsafe(self._deliver, change.project_id, payload)
+        self._loop.call_soon_threadsafe(self._deliver, change.project_id, event_message(change))
 
     def end_key_streams(self, *, key_id: int | None = None, key_hash: str | None = None) -> None:
         """End the streams opened with a key (by id or by hash): it was revoked."""
@@ -105,7 +145,7 @@ class EventHub:
                     if (key_id is not None and kid == key_id) or (key_hash and khash == key_hash)
                 ]
             for queue in matching:
-                self._end(queue)
+                self.end(queue)
 
         self._loop.call_soon_threadsafe(_end_matching)
 
@@ -116,11 +156,57 @@ class EventHub:
             return
 
         def _close_all() -> None:
+            if self._keepalive_timer is not None:
+                self._keepalive_timer.cancel()
+                self._keepalive_timer = None
             for queues in list(self._subscribers.values()):
                 for queue in list(queues):
-                    self._end(queue)
+                    self.end(queue)
 
         self._loop.call_soon_threadsafe(_close_all)
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    with contextlib.suppress(Exception):  # a server that fails receive() once the client is gone: gone too
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+
+class EventStream(Response):
+    """A ``text/event-stream`` response fed by a hub queue: ``: connected`` first, then the queue's messages
+    until it yields None (server stopping, key revoked) or the client goes away. Unsubscribes at the end."""
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self, hub: EventHub, project_id: int, queue: asyncio.Queue[StreamItem], headers: dict[str, str]
+    ) -> None:
+        # As StreamingResponse does: no ``body``, so no Content-Length (the body is chunked, open-ended).
+        self.status_code = 200
+        self.background = None
+        self.init_headers(headers)
+        self._hub = hub
+        self._project_id = project_id
+        self._queue = queue
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        queue = self._queue
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            # Body chunks go straight to the server (the middlewares' wrappers only act on the response's start).
+            raw: Send = scope.get(RAW_SEND, send)
+            await raw(CONNECTED)
+            # The client leaving ends the stream (the server answers receive() with http.disconnect).
+            watcher = asyncio.ensure_future(_until_disconnected(receive))
+            watcher.add_done_callback(lambda _: self._hub.end(queue))
+            try:
+                while (message := await queue.get()) is not None:
+                    await raw(message)
+                await raw({"type": "http.response.body", "body": b"", "more_body": False})
+            finally:
+                watcher.cancel()
+        finally:
+            self._hub.unsubscribe(self._project_id, queue)
 
 
 class PostgresListener:

@@ -46,7 +46,7 @@ class ServerState:
             ctx=ServiceContext(storage=storage, sink=sink, limits=settings.limits),
             snapshots=SnapshotCache(storage),
             keys=KeyCache(storage),
-            hub=EventHub(),
+            hub=EventHub(keepalive=settings.sse_keepalive_seconds),
             login_throttle=LoginThrottle(storage.login_failures),
         )
         sink.subscribe(state._on_change)

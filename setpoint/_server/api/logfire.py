@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from setpoint._server.api.deps import (
@@ -23,6 +20,7 @@ from setpoint._server.api.deps import (
     writer,
 )
 from setpoint._server.auth import AuthError, Principal
+from setpoint._server.events import EventStream
 from setpoint._server.services import types as type_service
 from setpoint._server.services import variables as var_service
 from setpoint._server.services.models import BulkVariableIn, VariableIn, VariableTypeIn
@@ -224,36 +222,17 @@ def upsert_variable_type(request: Request, response: Response, body: VariableTyp
 @router.get(
     "/variable-updates/",
     summary="Server-Sent Events: one event per change of the project's config",
-    response_class=StreamingResponse,
+    response_class=EventStream,
 )
-async def variable_updates(request: Request, caller: Reader) -> StreamingResponse:
+async def variable_updates(request: Request, caller: Reader) -> EventStream:
     """``data: {"event": "created"|"updated"|"deleted", "name": ...}`` per change; keep-alive comments between.
     The stream ends when the server stops or the key is revoked."""
     state = server_state(request)
     queue = state.hub.subscribe(caller.project_id, caller.key_id, caller.key_hash)
-    keepalive = state.settings.sse_keepalive_seconds
     # Revoked between the authentication and the subscription? (Later revocations end the stream.)
     if not state.keys.is_cached(caller.key_hash) and await run_in_threadpool(state.keys.load, caller.key_hash) is None:
         state.hub.unsubscribe(caller.project_id, queue)
         raise AuthError(401, "invalid or revoked API key; check the key or create a new one")
-
-    async def stream() -> AsyncIterator[str]:
-        try:
-            yield ": connected\n\n"
-            while True:
-                try:
-                    # asyncio.timeout, not wait_for: no extra task per wait (thousands of streams wake at once)
-                    async with asyncio.timeout(keepalive):
-                        payload = await queue.get()
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if payload is None:
-                    return
-                yield f"data: {payload}\n\n"
-        finally:
-            state.hub.unsubscribe(caller.project_id, queue)
-
     # Which server process holds the stream (several share a port with `setpoint serve --workers N`).
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Setpoint-Process": str(os.getpid())}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    return EventStream(state.hub, caller.project_id, queue, headers)
