@@ -223,6 +223,7 @@ def upsert_variable_type(request: Request, response: Response, body: VariableTyp
     "/variable-updates/",
     summary="Server-Sent Events: one event per change of the project's config",
     response_class=EventStream,
+    status_code=200,
 )
 async def variable_updates(request: Request, caller: Reader) -> EventStream:
     """``data: {"event": "created"|"updated"|"deleted", "name": ...}`` per change; keep-alive comments between.
