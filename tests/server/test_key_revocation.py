@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from setpoint._server.events import StreamItem
 from setpoint._server.security import hash_token
 from setpoint._server.settings import Settings
 from setpoint._server.state import ServerState
@@ -77,7 +78,7 @@ def test_a_listener_reconnect_rechecks_the_keys_of_open_streams(tmp_path: Path) 
     project = make_project(state.ctx)
     revoked_hash, kept_hash = hash_token(project.ro_key), hash_token(project.rw_key)
 
-    async def scenario() -> tuple[str | None, bool]:
+    async def scenario() -> tuple[StreamItem, bool]:
         state.hub.bind(asyncio.get_running_loop())
         revoked = state.hub.subscribe(project.id, 0, revoked_hash)
         kept = state.hub.subscribe(project.id, 0, kept_hash)
