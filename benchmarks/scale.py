@@ -20,8 +20,9 @@ GrowthBook (``json.loads`` + ``GrowthBook(features=...)``), for the same variabl
 a rule on every tenth). Time: median of 3; memory: bytes still allocated after the load (tracemalloc, separate
 run), the raw JSON released.
 
-SSE fan-out: N connections to ``/v1/variable-updates/`` from 4 client processes; one write; the time from sending it to
-each client's ``data:`` line (p50/p99/max), and the server process's RSS with N streams open.
+SSE fan-out: N connections to ``/v1/variable-updates/`` from 4 client processes (``_fanout_client.py``); one
+write; the time from sending it to each client's ``data:`` line (p50/p99/max, one wall clock), the write's round
+trip, and the server process's RSS with N streams open.
 """
 
 from __future__ import annotations
