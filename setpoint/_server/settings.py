@@ -24,6 +24,19 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name}={raw!r} is not an integer") from None
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not value > 0:
+        raise ValueError(f"{name}={raw!r} must be a positive number")
+    return value
+
+
 @dataclass
 class Settings:
     """Everything ``setpoint serve`` can be told."""
@@ -73,6 +86,20 @@ class Settings:
     """Hourly evaluation counts are kept this many days, then rolled up into days."""
     usage_retention_days: int = field(default_factory=lambda: _env_int("SETPOINT_USAGE_RETENTION_DAYS", 400))
     """Evaluation counts older than this are deleted."""
+    webhooks_allow_private: bool = field(
+        default_factory=lambda: os.environ.get("SETPOINT_WEBHOOKS_ALLOW_PRIVATE", "").lower() in ("1", "true", "on")
+    )
+    """Let webhooks call private, loopback and link-local addresses (off: such targets are refused, SSRF)."""
+    webhooks_timeout_seconds: float = field(default_factory=lambda: _env_float("SETPOINT_WEBHOOKS_TIMEOUT", 10.0))
+    """How long one webhook attempt may take in all (connecting: at most 5 s of it)."""
+    webhooks_retry_base_seconds: float = field(default_factory=lambda: _env_float("SETPOINT_WEBHOOKS_RETRY_BASE", 5.0))
+    """The first retry's delay; each next one doubles (with jitter), up to an hour."""
+    webhooks_retry_window_seconds: float = field(
+        default_factory=lambda: _env_float("SETPOINT_WEBHOOKS_RETRY_WINDOW", 24 * 3600.0)
+    )
+    """How long after its event a delivery is retried before it is marked failed."""
+    webhooks_log_days: int = field(default_factory=lambda: _env_int("SETPOINT_WEBHOOKS_LOG_DAYS", 30))
+    """Finished webhook deliveries are kept in the log this many days."""
     limits: Limits = field(
         default_factory=lambda: Limits(
             max_segment_keys=_env_int("SETPOINT_MAX_SEGMENT_KEYS", Limits.max_segment_keys),

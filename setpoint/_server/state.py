@@ -12,6 +12,7 @@ from setpoint._server.services.changes import Change, ChangeSink
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.login_throttle import LoginThrottle
 from setpoint._server.services.usage.rollup import RollupJob
+from setpoint._server.services.webhooks.worker import DeliveryWorker, WorkerOptions
 from setpoint._server.settings import Settings
 from setpoint._server.snapshot import SnapshotCache
 from setpoint._server.storage import Storage
@@ -35,6 +36,7 @@ class ServerState:
     listener: PostgresListener | None = field(default=None)
     watcher: AuditWatcher | None = field(default=None)
     rollup: RollupJob | None = field(default=None)
+    webhooks: DeliveryWorker | None = field(default=None)
 
     @classmethod
     def create(cls, settings: Settings, storage: Storage) -> ServerState:
@@ -51,6 +53,18 @@ class ServerState:
         )
         sink.subscribe(state._on_change)
         return state
+
+    @property
+    def webhook_options(self) -> WorkerOptions:
+        """How this server delivers webhooks (from its settings)."""
+        s = self.settings
+        return WorkerOptions(
+            allow_private=s.webhooks_allow_private,
+            timeout=s.webhooks_timeout_seconds,
+            retry_base=s.webhooks_retry_base_seconds,
+            retry_window=s.webhooks_retry_window_seconds,
+            log_days=s.webhooks_log_days,
+        )
 
     def _on_change(self, change: Change) -> None:
         if change.affects_config:
@@ -102,10 +116,12 @@ class ServerState:
         # this process's own and also reach the SSE streams.
 
     def start(self) -> None:
-        """Start cross-process change delivery (LISTEN on PostgreSQL, audit polling on SQLite) and the usage
-        rollup job."""
+        """Start cross-process change delivery (LISTEN on PostgreSQL, audit polling on SQLite), the usage
+        rollup job and the webhook delivery worker."""
         self.rollup = RollupJob(self.storage, self.settings)
         self.rollup.start()
+        self.webhooks = DeliveryWorker(self.storage, self.webhook_options, self.ctx.clock)
+        self.webhooks.start()
         if self.storage.dialect == "postgresql" and isinstance(self.storage, SqlStorage):
             conninfo = self.storage.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             self.listener = PostgresListener(conninfo, self.ctx.sink.handle_payload, self._on_reconnect)
@@ -121,6 +137,9 @@ class ServerState:
         if self.rollup is not None:
             self.rollup.stop()
             self.rollup = None
+        if self.webhooks is not None:
+            self.webhooks.stop()
+            self.webhooks = None
         if self.listener is not None:
             self.listener.stop()
             self.listener = None

@@ -32,7 +32,10 @@ def record(
     """Append one audit entry inside the write transaction that made the change.
 
     Every change of a variable passes here, so this is also where review (change requests) and protected labels
-    are enforced (a 403, or a change that needs review, raised here rolls the whole change back)."""
+    are enforced (a 403, or a change that needs review, raised here rolls the whole change back), and where
+    webhook deliveries are queued (the outbox, written in this same transaction: a rolled-back change sends
+    nothing)."""
+    from setpoint._server.services import webhooks
     from setpoint._server.services.change_requests import review
     from setpoint._server.services.people import actors, protected
 
@@ -46,6 +49,7 @@ def record(
         protected.check(tx, project_id, actor, before, after)
     user_id = actors.parse(actor).user_id
     tx.add_audit(project_id, actor[:MAX_NAME], action, entity_type, name[:MAX_NAME], before, after, user_id)
+    webhooks.enqueue(tx, project_id, actor, action, entity_type, name, before, after)
 
 
 def history(

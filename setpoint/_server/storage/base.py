@@ -9,7 +9,7 @@ that make version numbering gapless and unique (SQLite: ``BEGIN IMMEDIATE``; Pos
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,7 @@ from setpoint._server.storage.records import (
     Version,
 )
 from setpoint._server.storage.usage import UsageStore
+from setpoint._server.storage.webhooks import WebhookStore
 
 
 class StorageError(Exception):
@@ -228,6 +229,22 @@ class ReadTx(ABC):
 class WriteTx(ReadTx):
     """Reads and writes inside one transaction, committed when the ``with`` block exits normally."""
 
+    _after_commit: list[Callable[[], None]] | None = None
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction has committed (never when it rolls back), e.g. to wake the
+        webhook delivery worker."""
+        if self._after_commit is None:
+            self._after_commit = []
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
+
+    def run_after_commit(self) -> None:
+        """Run the :meth:`after_commit` callbacks (the storage calls this after the commit)."""
+        callbacks, self._after_commit = self._after_commit or [], None
+        for callback in callbacks:
+            callback()
+
     @abstractmethod
     def create_project(self, name: str) -> Project:
         """Create a project; :class:`AlreadyExistsError` when the name is taken."""
@@ -415,6 +432,9 @@ class Storage(ABC):
 
     login_failures: LoginFailureStore
     """Failed logins per account and client address (``storage/login_failures.py``)."""
+
+    webhooks: WebhookStore
+    """The webhook delivery workers' claims and outcomes (``storage/webhooks.py``)."""
 
     @abstractmethod
     def read(self) -> AbstractContextManager[ReadTx]:

@@ -340,3 +340,46 @@ change_request_comments = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     _ts("created_at"),
 )
+
+# Webhooks (`services/webhooks/`): where a project's events are sent. The signing secret is kept as given
+# (`whsec_...`): the server signs with it, so it cannot be hashed; only admins see it.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("description", sa.String(200), nullable=False, server_default=""),
+    sa.Column("events", sa.Text, nullable=False),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("format", sa.String(20), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    sa.Index("ix_webhooks_project_enabled", "project_id", "enabled"),
+)
+
+# The outbox and the delivery log in one: a row is written in the transaction of the change that caused it,
+# claimed by a delivery worker when due (`next_attempt_at`), and kept as the log (pruned after some days).
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("webhook_id", sa.Integer, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    _ts("created_at"),
+    _ts("next_attempt_at", nullable=True),
+    _ts("last_attempt_at", nullable=True),
+    sa.Column("response_status", sa.Integer, nullable=True),
+    sa.Column("response_ms", sa.Integer, nullable=True),
+    sa.Column("response_body", sa.Text, nullable=True),
+    sa.Column("error", sa.String(500), nullable=True),
+    sa.Column("redelivery_of", sa.Integer, nullable=True),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+)

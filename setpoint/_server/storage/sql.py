@@ -16,6 +16,7 @@ from setpoint._server.storage.login_failures import LoginFailureStore
 from setpoint._server.storage.sql_read import SqlReadTx
 from setpoint._server.storage.sql_write import NOTIFY_CHANNEL, SqlWriteTx
 from setpoint._server.storage.usage import UsageStore
+from setpoint._server.storage.webhooks import WebhookStore
 
 __all__ = ["NOTIFY_CHANNEL", "SqlReadTx", "SqlStorage", "SqlWriteTx"]
 
@@ -29,6 +30,7 @@ class SqlStorage(Storage):
         self.url = engine.url.render_as_string(hide_password=True)
         self.usage = UsageStore(engine)
         self.login_failures = LoginFailureStore(engine)
+        self.webhooks = WebhookStore(engine)
         self._on_dispose: list[Callable[[], None]] = []
 
     def on_dispose(self, callback: Callable[[], None]) -> None:
@@ -50,9 +52,11 @@ class SqlStorage(Storage):
 
     @contextmanager
     def write(self) -> Iterator[WriteTx]:
-        """A write transaction, committed on normal exit."""
+        """A write transaction, committed on normal exit (then its :meth:`WriteTx.after_commit` callbacks run)."""
         with self._transaction(write=True) as conn:
-            yield SqlWriteTx(conn, self.dialect)
+            tx = SqlWriteTx(conn, self.dialect)
+            yield tx
+        tx.run_after_commit()
 
     def migrate(self) -> None:
         """Run the Alembic migrations up to head."""
