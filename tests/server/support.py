@@ -82,6 +82,8 @@ class ServerProcess:
     scheme: str = "http"
     verify: ssl.SSLContext | bool = True
     """How the readiness check verifies TLS (a CA file for a test certificate)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """More environment variables of the server (e.g. ``SETPOINT_WEBHOOKS_ALLOW_PRIVATE``)."""
 
     @property
     def url(self) -> str:
@@ -94,7 +96,9 @@ class ServerProcess:
         self.log_path = self.data_dir / f"server-{uuid.uuid4().hex[:8]}.log"
         database = ["--database-url", self.database_url] if self.database_url else []
         env = subprocess_env(
-            SETPOINT_ADMIN_PASSWORD=self.admin_password, SETPOINT_SSE_KEEPALIVE_SECONDS=str(self.keepalive)
+            SETPOINT_ADMIN_PASSWORD=self.admin_password,
+            SETPOINT_SSE_KEEPALIVE_SECONDS=str(self.keepalive),
+            **self.env,
         )
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
