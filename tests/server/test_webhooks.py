@@ -153,7 +153,7 @@ def test_only_subscribed_events_are_sent(server: ServerProcess, project: Project
     with server.client(project) as client:
         client.post("/v1/variables/", json={"name": "gone", "labels": {}}).raise_for_status()
         client.delete("/v1/variables/gone/").raise_for_status()
-    got = receiver.wait_for(name, 1)
+    receiver.wait_for(name, 1)
     time.sleep(0.5)
     assert [g["body"]["type"] for g in receiver.received(name)] == ["variable.deleted"]
 
@@ -162,9 +162,14 @@ def test_rolled_back_write_sends_nothing(
     server: ServerProcess, server_ctx: ServiceContext, project: Project, receiver: Receiver
 ) -> None:
     name, _ = _hook(server, project, receiver, events=("segment.created", "segment.deleted"))
-    with pytest.raises(RuntimeError), server_ctx.storage.write() as tx:
-        audit.record(tx, project.id, "tests", "create", "segment", "never", None, {"key": "never"})
-        raise RuntimeError("the change fails after its audit entry")
+
+    def failing_change() -> None:
+        with server_ctx.storage.write() as tx:
+            audit.record(tx, project.id, "tests", "create", "segment", "never", None, {"key": "never"})
+            raise RuntimeError("the change fails after its audit entry")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
     # A write refused by validation through the API (after nothing was committed) sends nothing either.
     with server.client(project) as client:
         bad = client.post("/v1/segments/", json={"key": "bad", "name": "B", "included": ["a"], "rules": "x"})

@@ -23,6 +23,7 @@ from setpoint._server.web import (
     views_targeting,
     views_usage,
     views_variables,
+    views_webhooks,
 )
 from setpoint._server.web.headers import UiSecurityHeaders
 from setpoint._server.web.messages import for_ui
@@ -80,6 +81,7 @@ def install(app: FastAPI) -> None:
         views_usage.router,
         views_people.router,
         views_change_requests.router,
+        views_webhooks.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
