@@ -82,7 +82,14 @@ def backoff(attempt: int, options: WorkerOptions, rand: Callable[[], float] = ra
     return float(delay * (0.75 + 0.5 * rand()))
 
 
-def send(claimed: Claimed, options: WorkerOptions, now: datetime) -> Outcome:
+def make_client(options: WorkerOptions) -> httpx.Client:
+    """The HTTP client of a worker (one per worker: building TLS contexts per attempt would cost more than the
+    attempt): no redirects, no proxies from the environment, short timeouts."""
+    timeout = httpx.Timeout(options.timeout, connect=min(options.connect_timeout, options.timeout))
+    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+
+
+def send(claimed: Claimed, options: WorkerOptions, now: datetime, client: httpx.Client | None = None) -> Outcome:
     """Make one attempt: check the target, sign, POST, read at most a bounded answer within the timeout."""
     webhook, delivery = claimed.webhook, claimed.delivery
     try:
@@ -99,17 +106,17 @@ def send(claimed: Claimed, options: WorkerOptions, now: datetime) -> Outcome:
     extensions: dict[str, str] = {}
     if target.addresses:  # connect to the checked address; keep the name for Host and TLS
         headers["host"] = url.netloc.decode("ascii")
+        # Pooled connections are kept per address: never let another host name's request ride on this one.
+        headers["connection"] = "close"
         if target.scheme == "https":
             extensions["sni_hostname"] = target.host
         url = url.copy_with(host=target.addresses[0])
-    timeout = httpx.Timeout(options.timeout, connect=min(options.connect_timeout, options.timeout))
+    own = client is None
+    http = make_client(options) if client is None else client
     started = time.monotonic()
     deadline = started + options.timeout
     try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
-            client.stream("POST", url, content=delivery.body.encode(), headers=headers, extensions=extensions) as resp,
-        ):
+        with http.stream("POST", url, content=delivery.body.encode(), headers=headers, extensions=extensions) as resp:
             chunks: list[bytes] = []
             size = 0
             for chunk in resp.iter_bytes():
@@ -131,6 +138,9 @@ def send(claimed: Claimed, options: WorkerOptions, now: datetime) -> Outcome:
     except httpx.HTTPError as exc:
         ms = int((time.monotonic() - started) * 1000)
         return Outcome(False, None, ms, None, f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__)
+    finally:
+        if own:
+            http.close()
 
 
 class DeliveryWorker:
@@ -150,6 +160,7 @@ class DeliveryWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="setpoint-webhook")
+        self._client = make_client(options)
         self._inflight: set[Future[None]] = set()
         self._thread = threading.Thread(target=self._run, name="setpoint-webhooks", daemon=True)
         self._next_prune = 0.0
@@ -172,6 +183,7 @@ class DeliveryWorker:
         self._wake.set()
         self._thread.join(self.options.timeout + 5)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._client.close()
 
     def _run(self) -> None:
         failing = False
@@ -225,7 +237,7 @@ class DeliveryWorker:
         if not webhook.enabled and delivery.event_type != events.TEST_EVENT:
             outcome = Outcome(False, None, None, None, "the webhook is disabled", permanent=True)
         else:
-            outcome = send(claimed, self.options, now)
+            outcome = send(claimed, self.options, now, self._client)
         attempted = self._clock()
         next_at: datetime | None = None
         if outcome.ok:
