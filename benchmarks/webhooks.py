@@ -3,7 +3,8 @@
     python benchmarks/webhooks.py [--writes 200] [--postgres] [--record]
 
 Starts a real ``setpoint serve`` process (SQLite, or a throwaway PostgreSQL database with ``--postgres``)
-allowed to call a receiver on 127.0.0.1 (an HTTP server in a thread of this process, answering 200 at once).
+allowed to call receivers on 127.0.0.1 (HTTP servers answering 200 at once: one in a thread of this process,
+which times arrivals, and one in a child process, which counts them).
 
 * **delivery latency**: one webhook subscribed to ``variable.updated``; one write at a time (a label moved with
   ``PUT /v1/variables/{name}/labels/{label}/``), each waited for at the receiver. Reported: from sending the
@@ -95,6 +96,63 @@ def receiver() -> Iterator[tuple[str, _Arrivals]]:
         server.shutdown()
 
 
+_COUNTING_RECEIVER = """
+import sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+counts, lock = {}, threading.Lock()
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def _send(self, status, body=b""):
+        self.send_response(status); self.send_header("content-length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        with lock: counts[self.path] = counts.get(self.path, 0) + 1
+        self._send(200)
+    def do_GET(self):
+        with lock: self._send(200, str(counts.get(self.path, 0)).encode())
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+server.daemon_threads = True
+server.serve_forever()
+"""
+
+
+@contextmanager
+def counting_receiver() -> Iterator[str]:
+    """A receiver in a child process (so the deliveries it takes do not compete with this process's timing);
+    ``GET <path>`` answers how many POSTs that path got."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-c", _COUNTING_RECEIVER, str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{url}/ready", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def _wait_count(url: str, count: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while int(httpx.get(url, timeout=5).text) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url}: fewer than {count} deliveries arrived within {timeout}s")
+        time.sleep(0.1)
+
+
 @contextmanager
 def setpoint_server(database_url: str, data_dir: Path) -> Iterator[str]:
     """A ``setpoint serve`` process allowed to call 127.0.0.1; yields its base URL."""
@@ -177,6 +235,7 @@ def main() -> None:
         database(args.postgres, Path(tmp)) as url,
         setpoint_server(url, Path(tmp)) as base,
         receiver() as (hook_url, arrivals),
+        counting_receiver() as counting_url,
     ):
         auth = [{"Authorization": f"bearer {_key(url, Path(tmp))}"} for _ in range(3)]
         clients = [httpx.Client(base_url=base, headers=headers) for headers in auth]
@@ -185,7 +244,7 @@ def main() -> None:
             _variable(client)
         one.post("/v1/webhooks/", json={"url": f"{hook_url}/one", "events": ["variable.updated"]}).raise_for_status()
         for n in range(5):
-            body = {"url": f"{hook_url}/five{n}", "events": ["variable.updated", "label.moved"]}
+            body = {"url": f"{counting_url}/five{n}", "events": ["variable.updated", "label.moved"]}
             five.post("/v1/webhooks/", json=body).raise_for_status()
 
         delivery: list[float] = []
@@ -201,7 +260,7 @@ def main() -> None:
             without.append(_move(none, i))
             with_five.append(_move(five, i))
         for n in range(5):
-            arrivals.wait(f"/five{n}", 2 * args.writes, timeout=120)
+            _wait_count(f"{counting_url}/five{n}", 2 * args.writes)
         for client in clients:
             client.close()
     ratio = statistics.median(with_five) / statistics.median(without)

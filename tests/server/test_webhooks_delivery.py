@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,6 +65,23 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]
         found.dispose()
 
 
+@pytest.fixture
+def workers() -> Iterator[list[DeliveryWorker]]:
+    """Workers a test makes (not started: the test runs their steps); closed afterwards."""
+    made: list[DeliveryWorker] = []
+    yield made
+    for worker in made:
+        worker.close()
+
+
+def _worker(
+    workers: list[DeliveryWorker], storage: Storage, options: WorkerOptions, clock: FakeClock, **kw: Any
+) -> DeliveryWorker:
+    worker = DeliveryWorker(storage, options, clock, **kw)
+    workers.append(worker)
+    return worker
+
+
 def _setup(storage: Storage, receiver: Receiver, mode: str) -> tuple[ServiceContext, int, str, int]:
     """A project with one webhook (to a new receiver endpoint) and one queued event.
     Returns (ctx, project id, endpoint, webhook id)."""
@@ -94,11 +112,13 @@ def _only_delivery(ctx: ServiceContext, project_id: int, webhook_id: int) -> sto
     return delivery
 
 
-def test_failing_receiver_is_retried_with_backoff_for_a_day_then_failed(storage: Storage, receiver: Receiver) -> None:
+def test_failing_receiver_is_retried_with_backoff_for_a_day_then_failed(
+    storage: Storage, receiver: Receiver, workers: list[DeliveryWorker]
+) -> None:
     ctx, project_id, endpoint, webhook_id = _setup(storage, receiver, "fail")
     clock = FakeClock()
     options = WorkerOptions(allow_private=True, timeout=5)
-    worker = DeliveryWorker(storage, options, clock, rand=lambda: 0.5)  # jitter factor exactly 1
+    worker = _worker(workers, storage, options, clock, rand=lambda: 0.5)  # jitter factor exactly 1
     start = _only_delivery(ctx, project_id, webhook_id).created_at
     gaps: list[float] = []
     while True:
@@ -123,10 +143,12 @@ def test_failing_receiver_is_retried_with_backoff_for_a_day_then_failed(storage:
     assert all(g["verified"] for g in got[:5])
 
 
-def test_receiver_back_after_hours_gets_the_event(storage: Storage, receiver: Receiver) -> None:
+def test_receiver_back_after_hours_gets_the_event(
+    storage: Storage, receiver: Receiver, workers: list[DeliveryWorker]
+) -> None:
     ctx, project_id, endpoint, webhook_id = _setup(storage, receiver, "fail")
     clock = FakeClock()
-    worker = DeliveryWorker(storage, WorkerOptions(allow_private=True), clock)
+    worker = _worker(workers, storage, WorkerOptions(allow_private=True), clock)
     hook = service.get_webhook(ctx, project_id, webhook_id)
     for _ in range(12):  # a few hours of failures
         _run_due(worker)
@@ -141,11 +163,13 @@ def test_receiver_back_after_hours_gets_the_event(storage: Storage, receiver: Re
     assert len({g["id"] for g in got}) == 1  # every attempt is the same message
 
 
-def test_a_claim_excludes_other_workers_until_its_lease_ends(storage: Storage, receiver: Receiver) -> None:
+def test_a_claim_excludes_other_workers_until_its_lease_ends(
+    storage: Storage, receiver: Receiver, workers: list[DeliveryWorker]
+) -> None:
     ctx, project_id, endpoint, webhook_id = _setup(storage, receiver, "ok")
     clock = FakeClock()
-    first = DeliveryWorker(storage, WorkerOptions(allow_private=True), clock)
-    second = DeliveryWorker(storage, WorkerOptions(allow_private=True), clock)
+    first = _worker(workers, storage, WorkerOptions(allow_private=True), clock)
+    second = _worker(workers, storage, WorkerOptions(allow_private=True), clock)
     [claimed] = first._claim(10)
     assert second._claim(10) == []  # claimed: nobody else sends it
     assert _only_delivery(ctx, project_id, webhook_id).status == store.SENDING
@@ -156,10 +180,12 @@ def test_a_claim_excludes_other_workers_until_its_lease_ends(storage: Storage, r
     assert len(receiver.received(endpoint)) == 1
 
 
-def test_finished_deliveries_are_pruned_after_the_log_days(storage: Storage, receiver: Receiver) -> None:
+def test_finished_deliveries_are_pruned_after_the_log_days(
+    storage: Storage, receiver: Receiver, workers: list[DeliveryWorker]
+) -> None:
     ctx, project_id, _, webhook_id = _setup(storage, receiver, "ok")
     clock = FakeClock()
-    worker = DeliveryWorker(storage, WorkerOptions(allow_private=True, log_days=30), clock)
+    worker = _worker(workers, storage, WorkerOptions(allow_private=True, log_days=30), clock)
     assert _run_due(worker) == [store.DELIVERED]
     assert storage.webhooks.prune(clock.now - timedelta(days=30)) == 0
     clock.now += timedelta(days=31)
@@ -232,7 +258,7 @@ def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
 
 
 def test_delivery_time_check_refuses_a_name_that_now_resolves_privately(
-    storage: Storage, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    storage: Storage, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, workers: list[DeliveryWorker]
 ) -> None:
     """DNS rebinding: the name was public when saved and points at the receiver (loopback) when sending. DNS is
     the one part replaced here: the test machine has no public name to rebind."""
@@ -252,7 +278,7 @@ def test_delivery_time_check_refuses_a_name_that_now_resolves_privately(
     answers["rebind.example"] = ["127.0.0.1"]
     with storage.write() as tx:
         audit.record(tx, project.id, "tests", "delete", "segment", "s", {"key": "s"}, None)
-    worker = DeliveryWorker(storage, WorkerOptions(allow_private=False), FakeClock())
+    worker = _worker(workers, storage, WorkerOptions(allow_private=False), FakeClock())
     assert _run_due(worker) == [store.FAILED]
     delivery = _only_delivery(ctx, project.id, hook.id)
     assert delivery.error is not None and "refused" in delivery.error and "127.0.0.1" in delivery.error

@@ -289,6 +289,20 @@ class Claimed:
     webhook: Webhook
 
 
+@dataclass(frozen=True)
+class Finished:
+    """The outcome of one attempt, to record."""
+
+    delivery_id: int
+    status: str
+    attempted_at: datetime
+    next_attempt_at: datetime | None
+    response_status: int | None
+    response_ms: int | None
+    response_body: str | None
+    error: str | None
+
+
 class WebhookStore:
     """What delivery workers do, each in its own short transaction over the server's engine."""
 
@@ -355,34 +369,40 @@ class WebhookStore:
             claimed.append(Claimed(delivery, webhook))
         return claimed
 
-    def finish(
-        self,
-        delivery_id: int,
-        *,
-        status: str,
-        attempted_at: datetime,
-        next_attempt_at: datetime | None,
-        response_status: int | None,
-        response_ms: int | None,
-        response_body: str | None,
-        error: str | None,
-    ) -> None:
-        """Record the outcome of an attempt: delivered, failed for good, or retrying at ``next_attempt_at``."""
+    def finish(self, outcomes: Sequence[Finished]) -> None:
+        """Record the outcomes of attempts (delivered, failed for good, or retrying at ``next_attempt_at``) in
+        one transaction (a worker records what its senders finished together: one commit, not one each)."""
+        if not outcomes:
+            return
         d = t.webhook_deliveries.c
-        with self._write() as conn, conn.begin():
-            conn.execute(
-                sa.update(t.webhook_deliveries)
-                .where(d.id == delivery_id)
-                .values(
-                    status=status,
-                    last_attempt_at=_utc(attempted_at),
-                    next_attempt_at=None if next_attempt_at is None else _utc(next_attempt_at),
-                    response_status=response_status,
-                    response_ms=response_ms,
-                    response_body=response_body,
-                    error=None if error is None else error[:500],
-                )
+        stmt = (
+            sa.update(t.webhook_deliveries)
+            .where(d.id == sa.bindparam("b_id"))
+            .values(
+                status=sa.bindparam("b_status"),
+                last_attempt_at=sa.bindparam("b_attempted_at"),
+                next_attempt_at=sa.bindparam("b_next_attempt_at"),
+                response_status=sa.bindparam("b_response_status"),
+                response_ms=sa.bindparam("b_response_ms"),
+                response_body=sa.bindparam("b_response_body"),
+                error=sa.bindparam("b_error"),
             )
+        )
+        rows = [
+            {
+                "b_id": o.delivery_id,
+                "b_status": o.status,
+                "b_attempted_at": _utc(o.attempted_at),
+                "b_next_attempt_at": None if o.next_attempt_at is None else _utc(o.next_attempt_at),
+                "b_response_status": o.response_status,
+                "b_response_ms": o.response_ms,
+                "b_response_body": o.response_body,
+                "b_error": None if o.error is None else o.error[:500],
+            }
+            for o in outcomes
+        ]
+        with self._write() as conn, conn.begin():
+            conn.execute(stmt, rows)
 
     def prune(self, older_than: datetime) -> int:
         """Delete finished deliveries created before ``older_than``; returns how many."""

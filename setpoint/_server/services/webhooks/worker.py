@@ -29,7 +29,7 @@ import httpx
 from setpoint._server.services.webhooks import events, signing, targets
 from setpoint._server.storage import Storage
 from setpoint._server.storage import webhooks as store
-from setpoint._server.storage.webhooks import Claimed
+from setpoint._server.storage.webhooks import Claimed, Finished
 
 log = logging.getLogger("setpoint.webhooks")
 
@@ -161,6 +161,8 @@ class DeliveryWorker:
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="setpoint-webhook")
         self._client = make_client(options)
+        self._finished: list[Finished] = []
+        self._finished_lock = threading.Lock()
         self._inflight: set[Future[None]] = set()
         self._thread = threading.Thread(target=self._run, name="setpoint-webhooks", daemon=True)
         self._next_prune = 0.0
@@ -182,6 +184,14 @@ class DeliveryWorker:
         self._stop.set()
         self._wake.set()
         self._thread.join(self.options.timeout + 5)
+        self.close()
+        try:
+            self._record()
+        except Exception as exc:  # their leases end and they are attempted again
+            log.warning("could not record %d webhook attempts at shutdown (%s)", len(self._finished), exc)
+
+    def close(self) -> None:
+        """Finish the attempts under way and close the HTTP client (``stop`` does this too)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
@@ -193,6 +203,7 @@ class DeliveryWorker:
             free = self.options.concurrency - len(self._inflight)
             claimed: list[Claimed] = []
             try:
+                self._record()
                 if free > 0:
                     claimed = self._claim(free)
                 self._maybe_prune()
@@ -226,12 +237,32 @@ class DeliveryWorker:
 
     def _attempt(self, claimed: Claimed) -> None:
         try:
-            self.attempt(claimed)
+            finished = self.outcome(claimed)
         except Exception:  # the lease ends and another attempt follows
             log.exception("webhook delivery %s failed unexpectedly", claimed.delivery.id)
+            return
+        with self._finished_lock:
+            self._finished.append(finished)
+
+    def _record(self) -> None:
+        """Record the outcomes the senders finished since the last time, in one transaction."""
+        with self._finished_lock:
+            batch, self._finished = self._finished, []
+        try:
+            self._store.finish(batch)
+        except Exception:
+            with self._finished_lock:  # try again on the next round (the leases outlast a short outage)
+                self._finished[:0] = batch
+            raise
 
     def attempt(self, claimed: Claimed) -> str:
         """Make one attempt of a claimed delivery and record its outcome; returns the new status."""
+        finished = self.outcome(claimed)
+        self._store.finish([finished])
+        return finished.status
+
+    def outcome(self, claimed: Claimed) -> Finished:
+        """Make one attempt of a claimed delivery; what to record (the new status, the next attempt's time)."""
         delivery, webhook = claimed.delivery, claimed.webhook
         now = self._clock()
         if not webhook.enabled and delivery.event_type != events.TEST_EVENT:
@@ -250,7 +281,7 @@ class DeliveryWorker:
             status = store.RETRYING if next_at <= give_up else store.FAILED
             if status == store.FAILED:
                 next_at = None
-        self._store.finish(
+        return Finished(
             delivery.id,
             status=status,
             attempted_at=attempted,
@@ -260,4 +291,3 @@ class DeliveryWorker:
             response_body=outcome.body,
             error=outcome.error,
         )
-        return status
