@@ -244,8 +244,8 @@ def main() -> None:
             _variable(client)
         one.post("/v1/webhooks/", json={"url": f"{hook_url}/one", "events": ["variable.updated"]}).raise_for_status()
         for n in range(5):
-            body = {"url": f"{counting_url}/five{n}", "events": ["variable.updated", "label.moved"]}
-            five.post("/v1/webhooks/", json=body).raise_for_status()
+            hook = {"url": f"{counting_url}/five{n}", "events": ["variable.updated", "label.moved"]}
+            five.post("/v1/webhooks/", json=hook).raise_for_status()
 
         delivery: list[float] = []
         write_one: list[float] = []

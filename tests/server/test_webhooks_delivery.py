@@ -325,3 +325,47 @@ def test_two_server_processes_on_one_postgresql_send_each_delivery_once(
     assert len({g["id"] for g in got}) == writes
     assert sorted(g["body"]["data"]["name"] for g in got) == sorted(f"v{i}" for i in range(writes))
     assert all(g["verified"] for g in got)
+
+
+# --- what the outbox costs a write ---------------------------------------------------------------------------
+
+
+def test_the_outbox_costs_a_write_one_read_and_one_insert(storage: Storage, receiver: Receiver) -> None:
+    """Without webhooks a variable write reads the project's enabled webhooks once; with five subscribed it also
+    inserts their deliveries in one statement. Other audit entries (keys, members) cost nothing."""
+    import sqlalchemy as sa
+
+    from setpoint._server.services import keys, lifecycle
+    from setpoint._server.storage.sql import SqlStorage
+
+    assert isinstance(storage, SqlStorage)
+    ctx = ServiceContext(storage=storage, sink=ChangeSink(origin="tests"))
+    project = make_project(ctx)
+    seen: list[str] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "webhook" in statement:
+            seen.append(statement.split()[0].upper())
+
+    sa.event.listen(storage.engine, "before_cursor_execute", on_execute)
+    try:
+        lifecycle.create_variable(ctx, project.id, "quiet", "tests", kind="text")
+        assert seen == ["SELECT"]
+        for _ in range(5):
+            service.create_webhook(
+                ctx,
+                project.id,
+                "tests",
+                url=f"{receiver.url}/h/none",
+                events_wanted=["variable.created"],
+                allow_private=True,
+            )
+        seen.clear()
+        lifecycle.create_variable(ctx, project.id, "loud", "tests", kind="text")
+        assert seen == ["SELECT", "INSERT"]
+        seen.clear()
+        keys.create_key(ctx, project.name, frozenset({"read"}), "tests")
+        assert seen == []
+    finally:
+        sa.event.remove(storage.engine, "before_cursor_execute", on_execute)
+    assert len(service.deliveries(ctx, project.id, service.list_webhooks(ctx, project.id)[0].id)) == 1
