@@ -23,7 +23,7 @@ from tests.server.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True, scope="module")
 
-RETRY_WINDOW = 8.0
+RETRY_WINDOW = 20.0
 """Seconds a delivery is retried in these tests (the server's default is a day)."""
 SERVER_ENV = {
     "SETPOINT_WEBHOOKS_ALLOW_PRIVATE": "1",  # the receiver is on 127.0.0.1
@@ -217,7 +217,7 @@ def test_receiver_failing_forever_is_retried_a_bounded_number_of_times(
     log = _wait_status(server, project, hook["id"], "failed", timeout=RETRY_WINDOW + 60)
     [failed] = log
     # Backoff from 0.2 s doubling: a handful of attempts fit in the window, then it stops.
-    assert 3 <= failed["attempts"] <= 8, failed
+    assert 4 <= failed["attempts"] <= 10, failed
     assert failed["response_status"] == 500 and "HTTP 500" in failed["error"]
     assert failed["next_attempt_at"] is None
     time.sleep(1.0)

@@ -369,3 +369,37 @@ def test_the_outbox_costs_a_write_one_read_and_one_insert(storage: Storage, rece
     finally:
         sa.event.remove(storage.engine, "before_cursor_execute", on_execute)
     assert len(service.deliveries(ctx, project.id, service.list_webhooks(ctx, project.id)[0].id)) == 1
+
+
+def test_an_attempt_connects_to_the_checked_address_and_keeps_the_name(
+    storage: Storage, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, workers: list[DeliveryWorker]
+) -> None:
+    """The name is resolved once per attempt and the connection goes to that address, with the name in ``Host``
+    (so a second lookup by the HTTP client cannot land elsewhere). DNS, and which address counts as public, are
+    replaced: the test machine has only its loopback receiver."""
+    ctx = ServiceContext(storage=storage, sink=ChangeSink(origin="tests"))
+    project = make_project(ctx)
+    endpoint = uuid.uuid4().hex[:10]
+    lookups: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(targets, "_resolve", resolve)
+    monkeypatch.setattr(targets, "is_public", lambda address: True)
+    hook = service.create_webhook(
+        ctx,
+        project.id,
+        "tests",
+        url=f"http://hooks.example:{receiver.port}/h/{endpoint}",
+        events_wanted=["segment.deleted"],
+    )
+    receiver.configure(endpoint, hook.secret)
+    with storage.write() as tx:
+        audit.record(tx, project.id, "tests", "delete", "segment", "s", {"key": "s"}, None)
+    worker = _worker(workers, storage, WorkerOptions(allow_private=False), FakeClock())
+    assert _run_due(worker) == [store.DELIVERED]
+    [got] = receiver.received(endpoint)
+    assert got["verified"] and got["host"] == f"hooks.example:{receiver.port}"
+    assert lookups == ["hooks.example", "hooks.example"]  # at save, and before the attempt
