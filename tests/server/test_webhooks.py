@@ -17,7 +17,7 @@ from setpoint._server.services import audit
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.webhooks.events import EVENT_TYPES
 from tests.server.conftest import BACKENDS
-from tests.server.people_support import make_person
+from tests.server.people_support import PASSWORD, make_person, ui_login
 from tests.server.support import Project, ServerProcess, free_port, make_project
 from tests.server.webhook_receiver import Receiver
 
@@ -336,6 +336,19 @@ def test_roles_and_projects(server: ServerProcess, server_ctx: ServiceContext, p
         assert httpx.post(f"{url}{hook_id}/rotate-secret/", headers=headers).status_code == 403
         assert httpx.post(f"{url}{hook_id}/test/", headers=headers).status_code == 403
     assert httpx.get(f"{url}{hook_id}/deliveries/", headers=viewer.headers()).status_code == 200
+    secret = httpx.get(f"{url}{hook_id}/", headers=admin.headers()).json()["secret"]
+    # The web pages: a viewer sees the webhook and its log, never the secret; posting a change is refused.
+    for person, sees_secret in ((viewer, False), (admin, True)):
+        with httpx.Client(base_url=server.url, timeout=10) as browser:
+            assert ui_login(browser, person.email, PASSWORD).status_code == 303
+            shown = browser.get(f"/p/{project.name}/webhooks/{hook_id}")
+            assert shown.status_code == 200 and "127.0.0.1:9/hook" in shown.text
+            assert (secret in shown.text) is sees_secret
+            assert ("Rotate secret" in shown.text) is sees_secret
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        ui_login(browser, viewer.email, PASSWORD)
+        refused = browser.post(f"/p/{project.name}/webhooks/{hook_id}/rotate-secret", data={"csrf_token": "x"})
+        assert refused.status_code == 403
 
     other = make_project(server_ctx)
     with server.client(other) as client:
