@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -17,18 +18,18 @@ def _types(entity_type: str, action: str, name: str, before: object, after: obje
 
 
 def test_variable_entries() -> None:
-    v1 = {"name": "flag", "labels": {"production": {"version": 1, "serialized_value": "1"}}}
-    v2 = {"name": "flag", "labels": {"production": {"version": 2, "serialized_value": "2"}}}
+    prod1: dict[str, Any] = {"version": 1, "serialized_value": "1"}
+    prod2: dict[str, Any] = {"version": 2, "serialized_value": "2"}
+    v1: dict[str, Any] = {"name": "flag", "labels": {"production": prod1}}
+    v2: dict[str, Any] = {"name": "flag", "labels": {"production": prod2}}
     assert _types("variable", "create", "flag", None, v1) == ["variable.created"]
     assert _types("variable", "delete", "flag", v1, None) == ["variable.deleted"]
     assert _types("variable", "update", "flag", v1, {**v1, "description": "x"}) == ["variable.updated"]
     assert _types("variable", "move_label", "flag", v1, v2) == ["variable.updated", "label.moved"]
     [(_, extra)] = [e for e in events.events_for("variable", "move_label", "flag", v1, v2) if e[0] == "label.moved"]
-    assert extra == {
-        "labels": {"production": {"before": v1["labels"]["production"], "after": v2["labels"]["production"]}}
-    }
+    assert extra == {"labels": {"production": {"before": prod1, "after": prod2}}}
     # A new label and a removed one are moves too.
-    added = {"name": "flag", "labels": {**v1["labels"], "beta": {"version": None, "ref": "latest"}}}
+    added = {"name": "flag", "labels": {"production": prod1, "beta": {"version": None, "ref": "latest"}}}
     assert dict(events.events_for("variable", "set_label", "flag", v1, added))["label.moved"]["labels"] == {
         "beta": {"before": None, "after": {"version": None, "ref": "latest"}}
     }
