@@ -373,3 +373,45 @@ def test_disabled_webhook_gets_nothing(server: ServerProcess, project: Project, 
     time.sleep(0.5)
     assert receiver.received(name) == []
     assert _deliveries(server, project, hook["id"]) == []
+
+
+def test_a_change_request_sends_its_events_and_the_variable_change_once_applied(
+    server: ServerProcess, server_ctx: ServiceContext, project: Project, receiver: Receiver
+) -> None:
+    """The real change-request flow (review on for protected labels): an editor's change opens a request (no
+    variable event: nothing changed), another editor approves it, the author applies it."""
+    editor = make_person(server_ctx, "Rita Requester", project=project.name, role="editor")
+    second = make_person(server_ctx, "Rex Reviewer", project=project.name, role="editor")
+    admin = make_person(server_ctx, "Ann Admin", project=project.name, role="admin")
+    labels = {
+        "production": {"target_type": "version", "serialized_value": "1"},
+        "staging": {"target_type": "version", "serialized_value": "2"},
+    }
+    with server.client(project) as client:
+        client.post("/v1/variables/", json={"name": "reviewed", "labels": labels}).raise_for_status()
+        client.put("/v1/variables/reviewed/targeting/", json={"rollout": {"labels": {"production": 1.0}}})
+    review = {"review_protected_labels": True, "approver_role": "editor", "admins_may_bypass": True}
+    with server.client(project, admin.key) as client:
+        client.put("/v1/review-settings/", json=review).raise_for_status()
+    wanted = ("variable.updated", "change_request.opened", "change_request.approved", "change_request.applied")
+    name, _ = _hook(server, project, receiver, events=wanted)
+    with server.client(project, editor.key) as client:
+        proposed = client.put(
+            "/v1/variables/reviewed/targeting/", json={"rollout": {"labels": {"production": 0.8, "staging": 0.2}}}
+        )
+        assert proposed.status_code == 202, proposed.text
+        rid = proposed.json()["id"]
+    [opened] = receiver.wait_for(name, 1)
+    assert opened["body"]["type"] == "change_request.opened"
+    assert opened["body"]["data"]["after"]["id"] == rid
+    with server.client(project, second.key) as client:
+        client.post(f"/v1/change-requests/{rid}/approve/").raise_for_status()
+    with server.client(project, editor.key) as client:
+        client.post(f"/v1/change-requests/{rid}/apply/").raise_for_status()
+    got = receiver.wait_for(name, 4)
+    time.sleep(0.5)
+    got = receiver.received(name)
+    assert sorted(g["body"]["type"] for g in got) == sorted(wanted)
+    assert all(g["verified"] for g in got)
+    [updated] = [g["body"]["data"] for g in got if g["body"]["type"] == "variable.updated"]
+    assert updated["after"]["rollout"] == {"labels": {"production": 0.8, "staging": 0.2}}
