@@ -149,6 +149,46 @@ def seed_people(ctx: ServiceContext, project_id: int) -> None:
     )  # fmt: skip
 
 
+def webhook_receiver() -> str:
+    """A receiver for the Webhooks page's delivery log (a thread answering 200), and its URL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/hooks/setpoint"
+
+
+def seed_webhook(ctx: ServiceContext, project_id: int, url: str) -> int:
+    """A webhook with a few deliveries (made by changing a variable) in its log."""
+    from setpoint._server.services.webhooks import service as webhooks
+
+    hook = webhooks.create_webhook(
+        ctx,
+        project_id,
+        "user:1:Admin",
+        url=url,
+        events_wanted=["variable.updated", "label.moved", "change_request.opened", "change_request.applied"],
+        description="#releases channel",
+        allow_private=True,
+    )
+    editing.set_label(
+        ctx, project_id, "support_agent_config", "staging", LabelTarget("version", version=2), "user:1:Admin"
+    )
+    return hook.id
+
+
 def main() -> None:
     """Serve, seed, log in and capture."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -160,7 +200,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as data_dir:
         port = _free_port()
-        app = create_app(Settings(host="127.0.0.1", port=port, data_dir=Path(data_dir), admin_password=PASSWORD))
+        settings = Settings(host="127.0.0.1", port=port, data_dir=Path(data_dir), admin_password=PASSWORD)
+        settings.webhooks_allow_private = True  # the example receiver is on 127.0.0.1
+        app = create_app(settings)
         install(app)
         ctx: ServiceContext = app.state.setpoint.ctx
         bootstrap(ctx, PASSWORD)
@@ -209,6 +251,9 @@ def main() -> None:
                 page.get_by_label("Name").fill("checkout-service production")
                 page.get_by_role("button", name="Create key").click()
                 shot("api-keys")
+                hook_id = seed_webhook(ctx, project.id, webhook_receiver())  # last: the other pages stay as they were
+                time.sleep(1)  # the deliveries arrive
+                shot("webhooks", f"{p}/webhooks/{hook_id}")
                 browser.close()
         finally:
             server.should_exit = True
