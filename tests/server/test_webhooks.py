@@ -243,6 +243,21 @@ def test_hanging_receiver_times_out_and_neither_writes_nor_other_webhooks_wait(
     assert log[0]["status"] in ("retrying", "sending", "failed")
 
 
+def test_redirects_are_not_followed(server: ServerProcess, project: Project, receiver: Receiver) -> None:
+    name, hook = _hook(server, project, receiver, events=("variable.created",), mode="redirect")
+    with server.client(project) as client:
+        client.post("/v1/variables/", json={"name": "redirected", "labels": {}}).raise_for_status()
+    receiver.wait_for(name, 1)
+    deadline = time.monotonic() + 30
+    log = _deliveries(server, project, hook["id"])
+    while log[0]["response_status"] is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        log = _deliveries(server, project, hook["id"])
+    assert log[0]["response_status"] == 302 and log[0]["error"] == "the receiver answered HTTP 302"
+    assert log[0]["status"] in ("retrying", "sending", "failed")
+    assert receiver.received(f"{name}-redirected") == []
+
+
 def test_redeliver_and_test_event(server: ServerProcess, project: Project, receiver: Receiver) -> None:
     name, hook = _hook(server, project, receiver, events=("variable.created",))
     with server.client(project) as client:

@@ -2,8 +2,9 @@
 
 Run as ``python -m tests.server.webhook_receiver PORT``. Each path ``/h/<name>`` is one endpoint; the test
 registers its secret and behaviour with ``POST /_config/<name>`` (``{"secret", "mode"}``; mode ``ok``,
-``fail`` = HTTP 500, ``hang`` = answer after a minute) and reads what arrived with ``GET /_received/<name>``
-(each: webhook-id, type, verified, the body as parsed JSON, the raw body).
+``fail`` = HTTP 500, ``hang`` = answer after a minute, ``redirect`` = a 302 to ``/h/<name>-redirected``) and
+reads what arrived with ``GET /_received/<name>`` (each: webhook-id, verified, the body as parsed JSON, the raw
+body, the Host header).
 :class:`Receiver` starts, stops and asks it from the tests.
 """
 
@@ -78,6 +79,12 @@ class _Handler(BaseHTTPRequestHandler):
             _received.setdefault(name, []).append(entry)
         if mode == "hang":
             time.sleep(60)
+            return
+        if mode == "redirect":
+            self.send_response(302)
+            self.send_header("location", f"/h/{name}-redirected")
+            self.send_header("content-length", "0")
+            self.end_headers()
             return
         self._answer(500 if mode == "fail" else 200, {"ok": mode != "fail"})
 
