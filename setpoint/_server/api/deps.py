@@ -58,15 +58,16 @@ def server_state(request: Request) -> ServerState:
     return state
 
 
-async def principal(request: Request, scope: str) -> Principal:
-    """The authenticated caller, checked for ``scope``; memory only unless the key is not cached yet."""
+async def principal(request: Request, scope: str, role: str | None = None) -> Principal:
+    """The authenticated caller, checked for ``scope`` and ``role`` (default: editor to write, viewer to read);
+    memory only unless the key is not cached yet."""
     keys: KeyCache = server_state(request).keys
     token_hash = hash_token(token_from_header(request.headers.get("authorization")))
     found = keys.cached(token_hash)
     if found is None:
         found = await run_in_threadpool(authenticate_hash, keys, token_hash)
     require_scope(found, scope)
-    require_role(found, EDITOR if scope == "write" else VIEWER)
+    require_role(found, role or (EDITOR if scope == "write" else VIEWER))
     return found
 
 
@@ -82,9 +83,7 @@ async def writer(request: Request) -> Principal:
 
 async def project_admin(request: Request) -> Principal:
     """Dependency: a caller with the ``write`` scope whose role is ``admin`` (keys, members, settings, delete)."""
-    found = await principal(request, "write")
-    require_role(found, ADMIN)
-    return found
+    return await principal(request, "write", ADMIN)
 
 
 def parse_if_match(value: str | None) -> int | None:
