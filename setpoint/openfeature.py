@@ -29,7 +29,7 @@ in this process when there is one, else by a variable of the requested flag type
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any
 
 from openfeature.evaluation_context import EvaluationContext
@@ -43,7 +43,6 @@ from setpoint._sdk import state as sdk_state
 from setpoint._sdk.registry import lookup
 from setpoint._sdk.resolved import Resolved
 from setpoint._sdk.variable import Variable
-from setpoint.config import Rollout
 
 __all__ = ["SetpointProvider"]
 
@@ -87,8 +86,8 @@ def _attributes(context: EvaluationContext | None) -> tuple[str | None, dict[str
     return context.targeting_key or None, attributes
 
 
-def _splits(rollout: Rollout) -> bool:
-    weights = [w for w in rollout.labels.values() if w > 0]
+def _splits(rollout: Iterable[tuple[str, float]]) -> bool:
+    weights = [w for _, w in rollout if w > 0]
     return bool(weights) and not (len(weights) == 1 and weights[0] >= 1 - _WEIGHT_TOLERANCE)
 
 
@@ -98,7 +97,7 @@ def _reason(variable: CompiledVariable | None, resolved: Resolved[Any]) -> str:
         return Reason.STATIC
     if evaluation is not None and evaluation.override_index is not None:
         return Reason.TARGETING_MATCH
-    if variable is not None and _splits(variable.config.rollout):
+    if variable is not None and _splits(variable.rollout_weights()):
         return Reason.SPLIT
     return Reason.DEFAULT
 

@@ -62,7 +62,7 @@ class ConfigResolver:
     def __call__(self, name: str) -> templates.RefResolution:
         if self.external_only:
             variable = self.compiled.get(name)
-            if variable is None or not variable.config.external:
+            if variable is None or not variable.external:
                 return templates.RefResolution(None, reason="other_error")
         ev = self.compiled.evaluate(name, self.targeting_key, self.attributes)
         if ev.serialized_value is None:

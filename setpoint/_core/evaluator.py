@@ -4,12 +4,17 @@
 followed, rollouts become cumulative bounds, conditions become predicates, segments become frozensets,
 and every possible answer is built in advance, so `evaluate` only tests conditions, hashes the key and
 returns one of those prebuilt answers.
+
+A compiled variable keeps its parts as tuples, not a second (pydantic) copy of the config; the SDK builds
+them straight from the JSON it receives (`setpoint._core.fastload`). After a change, only what changed is
+compiled again: the changed variables, and for a changed segment the segments that reference it and the
+variables that name any of those (`CompiledConfig.replaced`, `updated`).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,16 +28,27 @@ from setpoint.config._conditions import (
     UnknownCondition,
     ValueConditionModel,
 )
+from setpoint.config._segments import Segment
 from setpoint.config._variables import (
     WEIGHT_TOLERANCE,
     LabeledValue,
     LabelRef,
+    LatestVersion,
     Rollout,
+    RolloutOverride,
     VariableConfig,
     VariablesConfig,
 )
 
-__all__ = ["CompiledConfig", "CompiledVariable", "Detail", "Evaluation", "EvaluationReason", "compile_config"]
+__all__ = [
+    "CompiledConfig",
+    "CompiledVariable",
+    "Detail",
+    "Evaluation",
+    "EvaluationReason",
+    "affected_segments",
+    "compile_config",
+]
 
 EvaluationReason = Literal["resolved", "code_default"]
 Detail = Literal[
@@ -131,18 +147,31 @@ def _condition_predicate(condition: Any, segments: Mapping[str, ContextPredicate
     return positive
 
 
+LabelSpec = tuple[str, int | None, str | None, str | None]
+"""(label, version, serialized value, ref): an inline value has a value and no ref; a ref has a ref."""
+Weights = tuple[tuple[str, float], ...]
+"""A rollout's (label, weight) pairs, in listed order."""
+OverrideSpec = tuple[tuple[Any, ...], Weights]
+"""An override: its condition models and its rollout's weights."""
+Extra = dict[str, Any]
+"""The fields evaluation does not read (description, json_schema, type_name, example, template_inputs_schema)."""
+
+_NO_SEGMENTS: frozenset[str] = frozenset()
+
+
 class _CompiledRollout:
     """Cumulative bounds over the labels in listed order, each with its prebuilt answer."""
 
     __slots__ = ("bounds", "constant", "outcomes", "prefix", "remainder")
 
     def __init__(
-        self, name: str, bounds: tuple[float, ...], outcomes: tuple[Evaluation, ...], remainder: Evaluation
+        self, prefix: str, bounds: tuple[float, ...], outcomes: tuple[Evaluation, ...], remainder: Evaluation | None
     ) -> None:
-        self.prefix = f"{name}:"
+        self.prefix = prefix
         self.bounds = bounds
         self.outcomes = outcomes
         self.remainder = remainder
+        """The code-default answer; None when the labels cover the whole bucket space (it is unreachable)."""
         self.constant: Evaluation | None = None
         if not bounds:
             self.constant = remainder
@@ -156,67 +185,244 @@ class _CompiledRollout:
         for bound, outcome in zip(self.bounds, self.outcomes, strict=True):
             if r < bound:
                 return outcome
+        assert self.remainder is not None  # the last bound is infinite when there is no remainder
         return self.remainder
 
 
+_UNUSED_ROLLOUT = _CompiledRollout("", (), (), None)
+"""The default rollout of a static variable: `evaluate` answers before reaching it."""
+
+
+def _compile_rollout(
+    name: str,
+    prefix: str,
+    weights: Weights,
+    targets: Mapping[str, tuple[int | None, str | None]],
+    index: int | None,
+    rule: str | None,
+) -> _CompiledRollout:
+    bounds: list[float] = []
+    outcomes: list[Evaluation] = []
+    total = 0.0
+    detail: Detail = "rollout" if index is None else "override"
+    for label, weight in weights:
+        if weight <= 0:
+            continue
+        total += weight
+        version, value = targets[label]
+        if value is None:
+            outcome = Evaluation(name, label, None, None, "code_default", "no_value", index, rule)
+        else:
+            outcome = Evaluation(name, label, version, value, "resolved", detail, index, rule)
+        bounds.append(total)
+        outcomes.append(outcome)
+    remainder: Evaluation | None = None
+    if bounds and total >= 1 - WEIGHT_TOLERANCE:
+        bounds[-1] = float("inf")  # float sums like 0.1 + 0.2 + 0.7 must not leave a sliver of remainder
+        if len(bounds) == 1:
+            bounds[0] = float("inf")
+    else:
+        remainder_detail: Detail = "rollout_remainder" if index is None else "override_remainder"
+        remainder = Evaluation(name, None, None, None, "code_default", remainder_detail, index, rule)
+    return _CompiledRollout(prefix, tuple(bounds), tuple(outcomes), remainder)
+
+
+def _follow(
+    labels: Mapping[str, tuple[int | None, str | None, str | None]], latest: tuple[int, str] | None, label: str
+) -> tuple[int | None, str | None]:
+    """(version, serialized value) that ``label`` finally reaches; value None means the code default."""
+    current = label
+    for _ in range(len(labels) + 1):
+        version, value, ref = labels[current]
+        if ref is None:
+            return version, value
+        if ref == "code_default":
+            return None, None
+        if ref == "latest":
+            return latest if latest is not None else (None, None)
+        current = ref
+    return None, None  # unreachable for a validated config (cycles are rejected)
+
+
 class CompiledVariable:
-    """One variable, compiled: everything `evaluate` needs, and nothing it has to compute twice."""
+    """One variable, compiled: everything `evaluate` needs, and nothing it has to compute twice.
 
-    __slots__ = ("_default", "_explicit", "_overrides", "_targets", "config", "is_static", "name", "static_result")
+    It keeps the variable's parts as plain tuples (not a second, pydantic copy of the config): ``config``
+    rebuilds the `VariableConfig` when asked (or returns the one it was compiled from, see `from_model`).
+    """
 
-    def __init__(self, config: VariableConfig, segments: Mapping[str, ContextPredicate]) -> None:
-        self.name = config.name
-        self.config = config
-        self._targets = {label: _follow(config, label) for label in config.labels}
-        self._explicit = {
-            label: Evaluation(config.name, label, version, value, "resolved", "explicit_label")
-            for label, (version, value) in self._targets.items()
-            if value is not None
+    __slots__ = (
+        "_default",
+        "_explicit",
+        "_extra",
+        "_labels",
+        "_latest",
+        "_model",
+        "_override_specs",
+        "_overrides",
+        "_rollout",
+        "aliases",
+        "external",
+        "is_static",
+        "name",
+        "segment_references",
+        "static_result",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        labels: tuple[LabelSpec, ...],
+        latest: tuple[int, str] | None,
+        rollout: Weights,
+        overrides: tuple[OverrideSpec, ...],
+        segments: Mapping[str, ContextPredicate],
+        *,
+        aliases: tuple[str, ...] | None = None,
+        external: bool = False,
+        extra: Extra | None = None,
+        model: VariableConfig | None = None,
+    ) -> None:
+        """Compile validated parts (see `from_model`; `setpoint._core.fastload` builds them from JSON).
+        Raises KeyError when an override names a segment missing from ``segments``."""
+        self.name = name
+        self._labels = labels
+        self._latest = latest
+        self._rollout = rollout
+        self._override_specs = overrides
+        self.aliases = aliases
+        self.external = external
+        self._extra = extra
+        self._model = model
+        self._explicit: dict[str, Evaluation] | None = None
+        references = {
+            condition.segment
+            for conditions, _ in overrides
+            for condition in conditions
+            if isinstance(condition, InSegment | NotInSegment)
         }
-        self._default = self._compile_rollout(config.rollout, None, None)
-        overrides: list[tuple[tuple[ContextPredicate, ...], _CompiledRollout]] = []
-        for index, override in enumerate(config.overrides):
-            predicates = tuple(_condition_predicate(c, segments) for c in override.conditions)
-            rule = " and ".join(_condition_text(c) for c in override.conditions) or "no conditions"
-            overrides.append((predicates, self._compile_rollout(override.rollout, index, rule)))
+        self.segment_references = frozenset(references) if references else _NO_SEGMENTS
+        """Keys of the segments the override conditions name (directly)."""
+        targets = self._targets()
+        prefix = f"{name}:"
+        default = _compile_rollout(name, prefix, rollout, targets, None, None)
+        compiled: list[tuple[tuple[ContextPredicate, ...], _CompiledRollout]] = []
+        for index, (conditions, weights) in enumerate(overrides):
+            predicates = tuple(_condition_predicate(c, segments) for c in conditions)
+            rule = " and ".join(_condition_text(c) for c in conditions) or "no conditions"
+            compiled.append((predicates, _compile_rollout(name, prefix, weights, targets, index, rule)))
             if not predicates:
                 break  # an override without conditions always matches: later ones are unreachable
-        self._overrides = tuple(overrides)
-        self.static_result: Evaluation | None = self._default.constant if not self._overrides else None
+        self._overrides = tuple(compiled)
+        self.static_result: Evaluation | None = default.constant if not compiled else None
+        self._default = default if self.static_result is None else _UNUSED_ROLLOUT
         self.is_static = self.static_result is not None
         """True when the answer depends on neither the targeting key nor the attributes."""
 
-    def _compile_rollout(self, rollout: Rollout, index: int | None, rule: str | None) -> _CompiledRollout:
-        bounds: list[float] = []
-        outcomes: list[Evaluation] = []
-        total = 0.0
-        weights = [(label, weight) for label, weight in rollout.labels.items() if weight > 0]
-        for label, weight in weights:
-            total += weight
-            version, value = self._targets[label]
-            detail: Detail = "rollout" if index is None else "override"
-            if value is None:
-                outcome = Evaluation(self.name, label, None, None, "code_default", "no_value", index, rule)
+    @classmethod
+    def from_model(cls, config: VariableConfig, segments: Mapping[str, ContextPredicate]) -> CompiledVariable:
+        """Compile a validated `VariableConfig` (kept, and returned by ``config``)."""
+        latest = config.latest_version
+        labels = tuple(
+            (label, target.version, target.serialized_value, None)
+            if isinstance(target, LabeledValue)
+            else (label, target.version, None, target.ref)
+            for label, target in config.labels.items()
+        )
+        return cls(
+            config.name,
+            labels,
+            (latest.version, latest.serialized_value) if latest is not None else None,
+            tuple(config.rollout.labels.items()),
+            tuple((tuple(o.conditions), tuple(o.rollout.labels.items())) for o in config.overrides),
+            segments,
+            aliases=tuple(config.aliases) if config.aliases is not None else None,
+            external=config.external,
+            model=config,
+        )
+
+    def recompiled(self, segments: Mapping[str, ContextPredicate]) -> CompiledVariable:
+        """The same variable compiled against other segment predicates (after a segment changed)."""
+        return CompiledVariable(
+            self.name,
+            self._labels,
+            self._latest,
+            self._rollout,
+            self._override_specs,
+            segments,
+            aliases=self.aliases,
+            external=self.external,
+            extra=self._extra,
+            model=self._model,
+        )
+
+    def _targets(self) -> dict[str, tuple[int | None, str | None]]:
+        by_name = {label: (version, value, ref) for label, version, value, ref in self._labels}
+        return {label: _follow(by_name, self._latest, label) for label in by_name}
+
+    @property
+    def config(self) -> VariableConfig:
+        """The variable's config (rebuilt from the compiled parts unless compiled from a model)."""
+        if self._model is not None:
+            return self._model
+        labels: dict[str, LabeledValue | LabelRef] = {}
+        for label, version, value, ref in self._labels:
+            if ref is None:
+                labels[label] = LabeledValue.model_construct(version=version, serialized_value=value)  # type: ignore[arg-type]  # an inline label has both
             else:
-                outcome = Evaluation(self.name, label, version, value, "resolved", detail, index, rule)
-            bounds.append(total)
-            outcomes.append(outcome)
-        if bounds and total >= 1 - WEIGHT_TOLERANCE:
-            bounds[-1] = float("inf")  # float sums like 0.1 + 0.2 + 0.7 must not leave a sliver of remainder
-            if len(bounds) == 1:
-                bounds[0] = float("inf")
-        remainder_detail: Detail = "rollout_remainder" if index is None else "override_remainder"
-        remainder = Evaluation(self.name, None, None, None, "code_default", remainder_detail, index, rule)
-        return _CompiledRollout(self.name, tuple(bounds), tuple(outcomes), remainder)
+                labels[label] = LabelRef.model_construct(version=version, ref=ref)
+        latest = self._latest
+        return VariableConfig.model_construct(
+            name=self.name,
+            labels=labels,
+            rollout=Rollout.model_construct(labels=dict(self._rollout)),
+            overrides=[
+                RolloutOverride.model_construct(
+                    conditions=list(conditions), rollout=Rollout.model_construct(labels=dict(weights))
+                )
+                for conditions, weights in self._override_specs
+            ],
+            latest_version=LatestVersion.model_construct(version=latest[0], serialized_value=latest[1])
+            if latest is not None
+            else None,
+            aliases=list(self.aliases) if self.aliases is not None else None,
+            external=self.external,
+            **(self._extra or {}),
+        )
+
+    def conditions(self) -> Iterator[Any]:
+        """Every condition of every override (the models), in order."""
+        for conditions, _ in self._override_specs:
+            yield from conditions
+
+    def values(self) -> Iterator[str]:
+        """Every serialized value the variable holds (its labels' and its latest version's)."""
+        for _, _, value, _ in self._labels:
+            if value is not None:
+                yield value
+        if self._latest is not None:
+            yield self._latest[1]
+
+    def rollout_weights(self, override_index: int | None = None) -> Weights:
+        """The (label, weight) pairs of the default rollout, or of override ``override_index``'s rollout."""
+        return self._rollout if override_index is None else self._override_specs[override_index][1]
 
     def evaluate(
         self, targeting_key: str | None, attributes: Mapping[str, Any] | None, label: str | None = None
     ) -> Evaluation:
         """Choose what to serve for this key and these attributes (``label`` forces a label with a value)."""
         if label is not None:
-            explicit = self._explicit.get(label)
-            if explicit is not None:
-                return explicit
+            explicit = self._explicit
+            if explicit is None:  # built on first use: few callers ever force a label
+                explicit = {
+                    name: Evaluation(self.name, name, version, value, "resolved", "explicit_label")
+                    for name, (version, value) in self._targets().items()
+                    if value is not None
+                }
+                self._explicit = explicit
+            found = explicit.get(label)
+            if found is not None:
+                return found
         if self.static_result is not None:
             return self.static_result
         attrs = _EMPTY if attributes is None else attributes
@@ -236,68 +442,132 @@ def _all_match(predicates: Sequence[ContextPredicate], key: str | None, attrs: M
     return True
 
 
-def _follow(config: VariableConfig, label: str) -> tuple[int | None, str | None]:
-    """(version, serialized value) that ``label`` finally reaches; value None means the code default."""
-    target: LabeledValue | LabelRef = config.labels[label]
-    for _ in range(len(config.labels) + 1):
-        if isinstance(target, LabeledValue):
-            return target.version, target.serialized_value
-        if target.ref == "code_default":
-            return None, None
-        if target.ref == "latest":
-            latest = config.latest_version
-            return (latest.version, latest.serialized_value) if latest is not None else (None, None)
-        target = config.labels[target.ref]
-    return None, None  # unreachable for a validated config (cycles are rejected)
+def affected_segments(models: Mapping[str, Segment], changed: Collection[str]) -> frozenset[str]:
+    """``changed`` and every segment that references one of them, directly or through other segments."""
+    referrers: dict[str, list[str]] = {}
+    for key, segment in models.items():
+        for child in segment.referenced_segments():
+            referrers.setdefault(child, []).append(key)
+    affected = set(changed)
+    pending = list(changed)
+    while pending:
+        for parent in referrers.get(pending.pop(), ()):
+            if parent not in affected:
+                affected.add(parent)
+                pending.append(parent)
+    return frozenset(affected)
 
 
 class CompiledConfig:
-    """A whole `VariablesConfig`, compiled. Immutable; build a new one when the config changes."""
+    """A whole `VariablesConfig`, compiled. Immutable; build a new one when the config changes (`updated`,
+    `replaced` reuse what did not change)."""
 
-    __slots__ = ("_variables", "config", "recompiled", "segments")
+    __slots__ = ("_config", "_variables", "recompiled", "segment_models", "segments")
 
     def __init__(self, config: VariablesConfig) -> None:
-        self.config = config
+        self._config: VariablesConfig | None = config
+        self.segment_models: Mapping[str, Segment] = config.segments
+        """The segments (models; few, kept as they are)."""
         self.segments = compile_segments(config.segments)
-        variables: dict[str, CompiledVariable] = {}
-        for name, variable in config.variables.items():
-            variables[name] = CompiledVariable(variable, self.segments)
-        self._variables = _with_aliases(config, variables)
+        variables = {
+            name: CompiledVariable.from_model(variable, self.segments) for name, variable in config.variables.items()
+        }
+        self._variables = _with_aliases(variables)
         self.recompiled = len(config.variables)
         """How many variables were compiled to build this (all of them, or what `updated` had to redo)."""
 
-    def updated(self, config: VariablesConfig, variables: Collection[str], segments: Collection[str]) -> CompiledConfig:
-        """``config`` compiled, reusing this compiled config for what did not change: only the variables named
-        in ``variables`` (changed, added or removed) are compiled again, and, when ``segments`` changed, the
-        segments and the variables whose overrides name a segment."""
+    @classmethod
+    def assemble(
+        cls,
+        variables: dict[str, CompiledVariable],
+        segment_models: Mapping[str, Segment],
+        segments: dict[str, ContextPredicate],
+    ) -> CompiledConfig:
+        """A compiled config of parts compiled elsewhere (``variables`` by name, without aliases; checked to
+        fit together by the caller). Keeps no `VariablesConfig`: ``config`` rebuilds one when asked."""
+        new = object.__new__(cls)
+        new._config = None
+        new.segment_models = segment_models
+        new.segments = segments
+        new._variables = _with_aliases(variables)
+        new.recompiled = len(variables)
+        return new
+
+    @property
+    def config(self) -> VariablesConfig:
+        """The config (the one compiled, or rebuilt from the compiled parts: O(project), off the hot path)."""
+        if self._config is not None:
+            return self._config
+        return VariablesConfig.model_construct(
+            variables={name: variable.config for name, variable in self.items()}, segments=dict(self.segment_models)
+        )
+
+    def items(self) -> Iterator[tuple[str, CompiledVariable]]:
+        """(name, compiled variable) for every variable, without aliases."""
+        for name, variable in self._variables.items():
+            if variable.name == name:
+                yield name, variable
+
+    def segments_after(
+        self, models: Mapping[str, Segment], changed: Collection[str]
+    ) -> tuple[dict[str, ContextPredicate], frozenset[str]]:
+        """Segment predicates for ``models`` where the segments ``changed`` (changed, added or removed) are
+        compiled again with the segments that reference them; the others are reused. Returns them and the keys
+        compiled again."""
+        if not changed:
+            return self.segments, _NO_SEGMENTS
+        affected = affected_segments(models, changed)
+        return compile_segments(models, reuse=self.segments, redo=affected), affected
+
+    def replaced(
+        self,
+        variables: Mapping[str, CompiledVariable],
+        removed: Collection[str],
+        segment_models: Mapping[str, Segment],
+        segments: dict[str, ContextPredicate],
+        affected: Collection[str],
+        config: VariablesConfig | None = None,
+    ) -> CompiledConfig:
+        """This config with ``variables`` (compiled against ``segments``) added or replacing theirs, ``removed``
+        gone, and the variables that name a segment in ``affected`` compiled again: nothing else is compiled."""
         new = object.__new__(CompiledConfig)
-        new.config = config
-        new.segments = compile_segments(config.segments) if segments else self.segments
-        redo = set(variables)
-        if segments:
-            redo.update(name for name, variable in config.variables.items() if variable.segment_references())
+        new._config = config
+        new.segment_models = segment_models
+        new.segments = segments
         compiled = dict(self._variables)  # a C-level copy; then only what changed is touched
-        for name in redo:
+        redo: dict[str, CompiledVariable] = dict(variables)
+        if affected:
+            for name, variable in self.items():
+                if name not in redo and name not in removed and not variable.segment_references.isdisjoint(affected):
+                    redo[name] = variable.recompiled(segments)
+        for name in (*redo, *removed):
             previous = self._variables.get(name)
             if previous is not None and previous.name == name:
-                compiled.pop(name, None)
-                for alias in previous.config.aliases or ():
+                del compiled[name]
+                for alias in previous.aliases or ():
                     if compiled.get(alias) is previous:
                         del compiled[alias]
-        count = 0
-        for name in redo:
-            variable = config.variables.get(name)
-            if variable is None:
-                continue
-            compiled[name] = CompiledVariable(variable, new.segments)
-            count += 1
-        for name in redo:
-            variable = config.variables.get(name)
-            for alias in (variable.aliases or ()) if variable is not None else ():
-                compiled.setdefault(alias, compiled[name])
+        for name, variable in redo.items():
+            compiled[name] = variable
+        for variable in redo.values():
+            for alias in variable.aliases or ():
+                compiled.setdefault(alias, variable)
         new._variables = compiled
-        new.recompiled = count
+        new.recompiled = len(redo)
         return new
+
+    def updated(self, config: VariablesConfig, variables: Collection[str], segments: Collection[str]) -> CompiledConfig:
+        """``config`` compiled, reusing this compiled config for what did not change: only the variables named
+        in ``variables`` (changed, added or removed) are compiled again, and, when ``segments`` changed, those
+        segments, the segments that reference them and the variables that name any of these."""
+        predicates, affected = self.segments_after(config.segments, segments)
+        changed = {
+            name: CompiledVariable.from_model(config.variables[name], predicates)
+            for name in variables
+            if name in config.variables
+        }
+        removed = [name for name in variables if name not in config.variables]
+        return self.replaced(changed, removed, config.segments, predicates, affected, config)
 
     def get(self, name: str) -> CompiledVariable | None:
         """The compiled variable called ``name`` (or aliased so)."""
@@ -305,7 +575,7 @@ class CompiledConfig:
 
     def names(self) -> list[str]:
         """The names of the variables in the config (without aliases)."""
-        return list(self.config.variables)
+        return [name for name, _ in self.items()]
 
     def evaluate(
         self,
@@ -322,10 +592,10 @@ class CompiledConfig:
         return variable.evaluate(targeting_key, attributes, label)
 
 
-def _with_aliases(config: VariablesConfig, variables: dict[str, CompiledVariable]) -> dict[str, CompiledVariable]:
-    for variable in config.variables.values():
+def _with_aliases(variables: dict[str, CompiledVariable]) -> dict[str, CompiledVariable]:
+    for variable in list(variables.values()):
         for alias in variable.aliases or ():
-            variables.setdefault(alias, variables[variable.name])
+            variables.setdefault(alias, variable)
     return variables
 
 

@@ -19,7 +19,7 @@ of a structured attribute ``k``. LaunchDarkly's rules that Setpoint follows here
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from setpoint._core.bucketing import segment_bucket
@@ -202,11 +202,21 @@ def _compile_segment(segment: Segment, compiled: Mapping[str, ContextPredicate])
     return contains
 
 
-def compile_segments(segments: Mapping[str, Segment]) -> dict[str, ContextPredicate]:
-    """Membership tests for every segment (the reference graph was checked acyclic by the config model)."""
+def compile_segments(
+    segments: Mapping[str, Segment],
+    *,
+    reuse: Mapping[str, ContextPredicate] | None = None,
+    redo: Collection[str] = (),
+) -> dict[str, ContextPredicate]:
+    """Membership tests for every segment (the reference graph was checked acyclic by the config model).
+
+    With ``reuse``, the tests of segments not in ``redo`` are taken from it (``redo`` must hold every segment
+    that references a segment in it: `setpoint._core.evaluator.affected_segments`)."""
     compiled: dict[str, ContextPredicate] = {}
 
     def build(key: str) -> ContextPredicate:
+        if key not in compiled and reuse is not None and key not in redo and key in reuse:
+            compiled[key] = reuse[key]
         if key not in compiled:
             segment = segments[key]
             for child in sorted(segment.referenced_segments()):

@@ -3,6 +3,10 @@
 A response that is not a config at all (not JSON, no ``variables`` object) changes nothing. Otherwise each
 variable (and segment) is validated on its own: one that fails keeps its last good version (or stays
 absent if it never had one), so one invalid variable does not take the others down.
+
+`load_response` and `apply_delta` (what the remote provider uses) do this straight into a `CompiledConfig`,
+reading each variable from the JSON without keeping a pydantic model; `merge_response` and `merge_delta` build
+a `VariablesConfig` (and are the fallback when parts do not fit together).
 """
 
 from __future__ import annotations
@@ -13,9 +17,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from setpoint._core.evaluator import CompiledConfig, CompiledVariable, compile_config
+from setpoint._core.fastload import variable_from_data
+from setpoint._core.segments import ContextPredicate, compile_segments
 from setpoint.config import Segment, VariableConfig, VariablesConfig
 
-__all__ = ["InvalidResponseError", "Merged", "MergedDelta", "is_delta", "merge_delta", "merge_response"]
+__all__ = [
+    "InvalidResponseError",
+    "Loaded",
+    "Merged",
+    "MergedDelta",
+    "apply_delta",
+    "is_delta",
+    "load_response",
+    "merge_delta",
+    "merge_response",
+]
 
 _CONTEXT = {"allow_unknown_conditions": True}
 
@@ -213,3 +230,179 @@ def _check_fit(config: VariablesConfig, touched: frozenset[str], segments_change
         missing = sorted(found.segment_references() - config.segments.keys())
         if missing:
             raise ValueError(f"variable {name!r} refers to unknown segment(s): {', '.join(missing)}")
+
+
+# --- compiled straight from the response (what the remote provider uses) ------------------------------------
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A compiled config built from a response, the problems found, and what to persist: the accepted JSON
+    documents (all of them after a full response; the changed ones after a delta)."""
+
+    compiled: CompiledConfig
+    problems: list[str]
+    full: bool
+    """True for a whole config (``variables``/``segments`` hold everything served), False for a delta."""
+    variables: dict[str, Any] = field(default_factory=dict)
+    segments: dict[str, Any] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    removed_segments: list[str] = field(default_factory=list)
+
+
+class _InconsistentError(Exception):
+    """The parts are valid one by one but do not fit together."""
+
+
+def _variable(
+    name: str, item: Any, segments: Mapping[str, ContextPredicate], problems: list[str]
+) -> CompiledVariable | None:
+    """``item`` compiled (the fast reader, else the pydantic model); None with a problem when it is invalid.
+    Raises `_InconsistentError` when it names a segment that does not exist."""
+    try:
+        compiled = variable_from_data(item, segments)
+        if compiled is not None:
+            return compiled
+        try:
+            model = VariableConfig.model_validate(item, context=_CONTEXT)
+        except ValidationError as exc:
+            problems.append(_first_error(exc))
+            return None
+        return CompiledVariable.from_model(model, segments)
+    except KeyError as exc:
+        raise _InconsistentError(f"variable {name!r} refers to unknown segment {exc.args[0]!r}") from None
+
+
+def _segment_models(
+    raw: Mapping[str, Any], previous: Mapping[str, Segment], problems: list[str]
+) -> tuple[dict[str, Segment], dict[str, Any]]:
+    """Validated segments (the last good one kept for an invalid one) and the accepted documents."""
+    models: dict[str, Segment] = {}
+    accepted: dict[str, Any] = {}
+    for key, item in raw.items():
+        try:
+            models[key] = Segment.model_validate(item, context=_CONTEXT)
+            accepted[key] = item
+        except (ValidationError, ValueError, TypeError) as exc:
+            message = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
+            kept = previous.get(key)
+            if kept is not None:
+                models[key] = kept
+                problems.append(f"segment {key!r} is invalid ({message}); keeping its last good version")
+            else:
+                problems.append(f"segment {key!r} is invalid ({message}); it is left out")
+    return models, accepted
+
+
+def _check_segments(models: dict[str, Segment]) -> None:
+    for key, segment in models.items():
+        if segment.key != key:
+            raise _InconsistentError(f"segment stored under key {key!r} has key {segment.key!r}; they must match")
+    try:
+        VariablesConfig.model_construct(variables={}, segments=models)._check_segment_graph()
+    except ValueError as exc:
+        raise _InconsistentError(str(exc)) from None
+
+
+def _check_variables(variables: Mapping[str, CompiledVariable], segments: Mapping[str, Any]) -> None:
+    """What `VariablesConfig` checks across variables: names match keys, aliases are unique and name no
+    variable, referenced segments exist."""
+    owners: dict[str, str] = {}
+    for key, variable in variables.items():
+        if variable.name != key:
+            raise _InconsistentError(f"variable stored under key {key!r} is named {variable.name!r}; they must match")
+        for alias in variable.aliases or ():
+            if alias in variables:
+                raise _InconsistentError(f"alias {alias!r} of variable {key!r} is the name of another variable")
+            if alias in owners:
+                raise _InconsistentError(f"alias {alias!r} is used by both {owners[alias]!r} and {key!r}")
+            owners[alias] = key
+        if variable.segment_references and not variable.segment_references <= segments.keys():
+            missing = ", ".join(sorted(variable.segment_references - segments.keys()))
+            raise _InconsistentError(f"variable {key!r} refers to unknown segment(s): {missing}")
+
+
+def load_response(previous: CompiledConfig | None, data: Any) -> Loaded:
+    """`merge_response`, compiled: each variable is read straight from the JSON (no pydantic model kept) and
+    one that is invalid keeps its last good version. Raises `InvalidResponseError` to keep ``previous``."""
+    if not isinstance(data, dict) or not isinstance(data.get("variables"), dict):
+        raise InvalidResponseError("the response is not a variables config (no `variables` object)")
+    segments_data = data.get("segments")
+    segments_data = {} if segments_data is None else segments_data
+    if not isinstance(segments_data, dict):
+        raise InvalidResponseError("the response's `segments` is not an object")
+    problems: list[str] = []
+    try:
+        old_segments = previous.segment_models if previous is not None else {}
+        models, accepted_segments = _segment_models(segments_data, old_segments, problems)
+        _check_segments(models)
+        predicates = compile_segments(models)
+        variables: dict[str, CompiledVariable] = {}
+        accepted: dict[str, Any] = {}
+        for name, item in data["variables"].items():
+            issues: list[str] = []
+            compiled = _variable(name, item, predicates, issues)
+            if compiled is not None:
+                variables[name] = compiled
+                accepted[name] = item
+                continue
+            kept = previous.get(name) if previous is not None else None
+            if kept is not None and kept.name == name:
+                variables[name] = kept.recompiled(predicates) if kept.segment_references else kept
+                accepted[name] = kept.config.model_dump(mode="json")
+                problems.append(f"variable {name!r} is invalid ({issues[0]}); keeping its last good version")
+            else:
+                problems.append(f"variable {name!r} is invalid ({issues[0]}); it is left out")
+        _check_variables(variables, models)
+    except _InconsistentError:
+        # Rare: fall back to the model path, which keeps the last good parts that fit together.
+        merged = merge_response(previous.config if previous is not None else None, data)
+        document = merged.config.to_dict()
+        return Loaded(compile_config(merged.config), merged.problems, True, document["variables"], document["segments"])
+    for key in models.keys() - accepted_segments.keys():
+        accepted_segments[key] = models[key].model_dump(mode="json")
+    return Loaded(CompiledConfig.assemble(variables, models, predicates), problems, True, accepted, accepted_segments)
+
+
+def apply_delta(previous: CompiledConfig, data: Any) -> Loaded:
+    """`merge_delta`, compiled: only the variables the delta carries are read and compiled, and for a changed
+    segment the variables that name it (directly or through other segments). Raises `InvalidResponseError`
+    when the delta is malformed or the result does not fit together: then fetch the whole config instead."""
+    if not is_delta(data):
+        raise InvalidResponseError("the response is not a delta")
+    raw_variables, raw_segments = _items(data, "variables"), _items(data, "segments")
+    removed, removed_segments = _names(data, "removed"), _names(data, "removed_segments")
+    problems: list[str] = []
+    try:
+        models = dict(previous.segment_models)
+        accepted_segments: dict[str, Any] = {}
+        touched_segments = set(raw_segments) | set(removed_segments)
+        if touched_segments:
+            changed_models, accepted_segments = _segment_models(raw_segments, previous.segment_models, problems)
+            models.update(changed_models)
+            for key in removed_segments:
+                models.pop(key, None)
+            _check_segments(models)
+        predicates, affected = previous.segments_after(models, touched_segments)
+        changed: dict[str, CompiledVariable] = {}
+        accepted: dict[str, Any] = {}
+        for name, item in raw_variables.items():
+            issues: list[str] = []
+            compiled = _variable(name, item, predicates, issues)
+            if compiled is not None:
+                changed[name] = compiled
+                accepted[name] = item
+            elif previous.get(name) is not None:
+                problems.append(f"variable {name!r} is invalid ({issues[0]}); keeping its last good version")
+            else:
+                problems.append(f"variable {name!r} is invalid ({issues[0]}); it is left out")
+        gone = [name for name in removed if name not in changed]
+        after = dict(previous.items())
+        after.update(changed)
+        for name in gone:
+            after.pop(name, None)
+        _check_variables(after, models)
+    except _InconsistentError as exc:
+        raise InvalidResponseError(f"the config after the delta is inconsistent: {exc}") from None
+    compiled_config = previous.replaced(changed, gone, models, predicates, affected)
+    return Loaded(compiled_config, problems, False, accepted, accepted_segments, gone, list(removed_segments))

@@ -3,8 +3,9 @@
 Threads: a poller (the only thread that fetches on a schedule; SSE events and `refresh` wake it) and an SSE
 listener (reconnects with capped, jittered exponential backoff and forces a fetch after each reconnect, to
 catch changes missed while disconnected). The served config only ever moves to a config that validated
-(see `setpoint._remote.lkg`); it is persisted to ``cache_path`` and read from there when the server is down at
-start. After ``fork()`` the child gets fresh locks, fresh connections and its own threads.
+(see `setpoint._remote.lkg`), compiled straight from the JSON (no second, pydantic copy); it is persisted to
+``cache_path`` (a snapshot plus a journal of changes: `setpoint._remote.cache`) and read from there when the
+server is down at start. After ``fork()`` the child gets fresh locks, fresh connections and its own threads.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from setpoint._remote.cache import load_cache, save_cache
+from setpoint._remote.cache import CacheFile
 from setpoint._remote.client import (
     VARIABLE_UPDATES_PATH,
     Fetched,
@@ -32,12 +33,11 @@ from setpoint._remote.client import (
     request_headers,
     unreachable,
 )
-from setpoint._remote.lkg import InvalidResponseError, is_delta, merge_delta, merge_response
+from setpoint._remote.lkg import InvalidResponseError, Loaded, apply_delta, is_delta, load_response
 from setpoint._remote.options import RemoteOptions
 from setpoint._remote.sse import Backoff, listen
 from setpoint._remote.usage import UsageReporter
 from setpoint._sdk.providers.base import Provider, gc_paused
-from setpoint.config import VariablesConfig
 from setpoint.exceptions import RemoteError
 
 __all__ = ["RemoteProvider"]
@@ -65,6 +65,9 @@ class RemoteProvider(Provider):
         self.url = options.resolved_url()
         self._api_key = options.resolved_api_key()
         self._cache_path = options.resolved_cache_path()
+        self.cache: CacheFile | None = CacheFile(self._cache_path, self.url) if self._cache_path is not None else None
+        """The on-disk last-known-good cache (None without ``cache_path``)."""
+        self._to_persist: list[Loaded] = []  # applied changes not yet written to the cache, in order
         self._interval = options.polling_interval.total_seconds()
         self.source: str | None = None
         """Where ``config`` came from: ``"server"`` or ``"cache"``."""
@@ -183,8 +186,8 @@ class RemoteProvider(Provider):
                     self._fetch_failed(exc)
                 return
             with self._apply_lock:
-                applied = self._apply(fetched, seq)
-            self._persist(applied)
+                self._apply(fetched, seq)
+            self._persist()
 
     async def refresh_async(self, force: bool = False) -> None:
         """The async twin of `refresh`: the request runs on the event loop (no thread, no blocking lock)."""
@@ -198,85 +201,98 @@ class RemoteProvider(Provider):
                 self._fetch_failed(exc)
             return
         with self._apply_lock:  # held only while applying: no I/O under it
-            applied = self._apply(fetched, seq)
-        if applied is not None and self._cache_path is not None:
-            await asyncio.to_thread(self._persist, applied)
+            self._apply(fetched, seq)
+        if self._to_persist:
+            await asyncio.to_thread(self._persist)
 
     def _next_seq(self) -> int:
         with self._apply_lock:
             self._seq += 1
             return self._seq
 
-    def _apply(self, fetched: Fetched, seq: int) -> VariablesConfig | None:
+    def _apply(self, fetched: Fetched, seq: int) -> None:
         """Serve what was fetched if it is good and not older than what is served (apply lock held).
 
-        Returns the config now served if it changed (for the caller to persist, outside the lock).
+        A change is queued for the caller to persist (`_persist`, outside the lock).
         """
         try:
             if seq < self._applied_seq:
-                return None  # a slower request that started earlier: what we serve is newer
+                return  # a slower request that started earlier: what we serve is newer
             self._applied_seq = seq
             self._server_up()
             self._last_fetch = time.monotonic()
             self._failures = 0
             if fetched.not_modified:
                 self.last_error = None
-                if self.config is None:  # a 304 for an ETag we do not hold the body of: ask again in full
+                if self.compiled is None:  # a 304 for an ETag we do not hold the body of: ask again in full
                     self._etag = None
                     self._last_fetch = float("-inf")
-                return None
+                return
             if is_delta(fetched.data):
-                return self._apply_delta(fetched)
+                self._apply_delta(fetched)
+                return
             try:
                 with gc_paused():
-                    merged = merge_response(self.config, fetched.data)
+                    loaded = load_response(self.compiled, fetched.data)
             except InvalidResponseError as exc:
                 self.last_error = exc
                 self._warn(f"ignoring a bad response from {self.url}: {exc}; still serving the last good config")
-                return None
-            for problem in merged.problems:
+                return
+            for problem in loaded.problems:
                 self._warn(f"config from {self.url}: {problem}")
             self._etag = fetched.etag
             self.last_error = None
             # A full answer means a change (the server sends 304 otherwise): serve and persist it.
-            self._install(merged.config)
+            self.compiled = loaded.compiled
             self.source = "server"
-            return merged.config
+            self._queue_persist(loaded)
         finally:
             self._ready.set()
 
-    def _apply_delta(self, fetched: Fetched) -> VariablesConfig | None:
+    def _queue_persist(self, loaded: Loaded) -> None:
+        if self.cache is not None:
+            self._to_persist.append(loaded)
+
+    def _apply_delta(self, fetched: Fetched) -> None:
         """Apply what changed since the config we hold, recompiling only that (apply lock held)."""
         compiled = self.compiled
         try:
             if compiled is None:
                 raise InvalidResponseError("a delta arrived, but no config is held to apply it to")
             with gc_paused():
-                merged = merge_delta(compiled.config, fetched.data)
+                loaded = apply_delta(compiled, fetched.data)
         except InvalidResponseError as exc:
             logger.info("cannot apply the delta from %s (%s); fetching the whole config", self.url, exc)
             self._etag = None
             self._last_fetch = float("-inf")  # the next refresh fetches everything
             self._request_refresh()
-            return None
-        for problem in merged.problems:
+            return
+        for problem in loaded.problems:
             self._warn(f"config from {self.url}: {problem}")
         self._etag = fetched.etag
         self.last_error = None
-        self.compiled = compiled.updated(merged.config, merged.variables, merged.segments)
+        self.compiled = loaded.compiled
         self.source = "server"
-        return merged.config
+        self._queue_persist(loaded)
 
     def _fetch_failed(self, exc: RemoteError) -> None:
         self.last_error = exc
         self._failures += 1
         self._last_fetch = time.monotonic()
-        if self.config is None and self._cache_path is not None:
-            cached = load_cache(self._cache_path)
+        if self.compiled is None and self.cache is not None:
+            cached = self.cache.read()
             if cached is not None:
-                self._install(cached)
-                self.source = "cache"
-                logger.warning("%s; serving the cached config from %s", exc, self._cache_path)
+                try:
+                    with gc_paused():
+                        loaded = load_response(None, cached)
+                except InvalidResponseError:
+                    loaded = None
+                if loaded is not None:
+                    for problem in loaded.problems:
+                        self._warn(f"cached config {self._cache_path}: {problem}")
+                    self.compiled = loaded.compiled
+                    self.source = "cache"
+                    logger.warning("%s; serving the cached config from %s", exc, self._cache_path)
         self._ready.set()
         if is_transient(exc):
             if not self._server_down(str(exc)):
@@ -290,7 +306,7 @@ class RemoteProvider(Provider):
             if self._down_since is not None:
                 return False
             self._down_since = time.monotonic()
-        serving = "the last values" if self.config is not None else "the code defaults"
+        serving = "the last values" if self.compiled is not None else "the code defaults"
         logger.warning("%s; serving %s, retrying in the background", reason, serving)
         return True
 
@@ -305,18 +321,29 @@ class RemoteProvider(Provider):
                 time.monotonic() - since,
             )
 
-    def _persist(self, changed: VariablesConfig | None) -> None:
-        """Write the served config to the cache file (the newest one, whoever calls last)."""
-        if changed is None or self._cache_path is None:
+    def _persist(self) -> None:
+        """Write the changes applied so far to the cache, in the order they were applied: a whole config as a
+        new snapshot, a delta as one journal line."""
+        cache = self.cache
+        if cache is None:
             return
         with self._persist_lock:
-            config = self.config
-            if config is None:
-                return
-            try:
-                save_cache(self._cache_path, config, self.url)
-            except OSError as exc:
-                logger.warning("cannot write the variables cache %s: %s", self._cache_path, exc)
+            while self._to_persist:
+                with self._apply_lock:
+                    if not self._to_persist:
+                        return
+                    loaded = self._to_persist.pop(0)
+                    compiled = self.compiled
+                try:
+                    if loaded.full:
+                        cache.write_snapshot(loaded.variables, loaded.segments)
+                        continue
+                    appended = cache.append(loaded.variables, loaded.removed, loaded.segments, loaded.removed_segments)
+                    if not appended and compiled is not None:  # no snapshot of ours to append to: write one
+                        document = compiled.config.to_dict()
+                        cache.write_snapshot(document["variables"], document["segments"])
+                except OSError as exc:
+                    logger.warning("cannot write the variables cache %s: %s", self._cache_path, exc)
 
     @staticmethod
     def _warn(message: str) -> None:
@@ -420,5 +447,5 @@ class RemoteProvider(Provider):
             "etag": self._etag,
             "sse_connected": self.sse_connected,
             "last_error": None if self.last_error is None else str(self.last_error),
-            "variables": sorted(self.config.variables) if self.config is not None else None,
+            "variables": sorted(self.compiled.names()) if self.compiled is not None else None,
         }

@@ -31,7 +31,7 @@ from setpoint._sdk import state as sdk_state
 from setpoint._sdk.registry import lookup, register
 from setpoint._sdk.resolved import Reason, Resolved
 from setpoint._sdk.targeting import TARGETING
-from setpoint.config import InSegment, LabeledValue, NotInSegment, UnknownCondition
+from setpoint.config import InSegment, NotInSegment, UnknownCondition
 from setpoint.exceptions import (
     CompositionCycleError,
     CompositionDepthError,
@@ -721,13 +721,7 @@ def _fallback_reason(stage: str) -> Reason:
 
 def _has_references(variable: CompiledVariable) -> bool:
     """Whether any value of ``variable`` (a label's or the latest version's) has ``@{`` in it."""
-    config = variable.config
-    if config.latest_version is not None and templates.has_references(config.latest_version.serialized_value):
-        return True
-    return any(
-        isinstance(target, LabeledValue) and templates.has_references(target.serialized_value)
-        for target in config.labels.values()
-    )
+    return any(templates.has_references(value) for value in variable.values())
 
 
 class _RefResolver:
@@ -815,13 +809,12 @@ def _wanted_attributes(variable: CompiledVariable | None) -> frozenset[str] | No
     if variable is None:
         return frozenset()
     names: set[str] = set()
-    for override in variable.config.overrides:
-        for condition in override.conditions:
-            if isinstance(condition, InSegment | NotInSegment):
-                return None
-            attribute = getattr(condition, "attribute", None)
-            if isinstance(attribute, str):
-                names.add(attribute)
+    for condition in variable.conditions():
+        if isinstance(condition, InSegment | NotInSegment):
+            return None
+        attribute = getattr(condition, "attribute", None)
+        if isinstance(attribute, str):
+            names.add(attribute)
     return frozenset(names)
 
 
@@ -831,16 +824,15 @@ def _trace_targeting_key() -> str | None:
 
 
 def _warn_unknown_conditions(variable: CompiledVariable) -> None:
-    for override in variable.config.overrides:
-        for condition in override.conditions:
-            if isinstance(condition, UnknownCondition) and condition.kind not in _warned_unknown_kinds:
-                _warned_unknown_kinds.add(condition.kind)
-                logger.warning(
-                    "setpoint: variable %r uses condition kind %r, which this SDK does not know (a newer "
-                    "server?); that condition never matches. Upgrade setpoint.",
-                    variable.name,
-                    condition.kind,
-                )
+    for condition in variable.conditions():
+        if isinstance(condition, UnknownCondition) and condition.kind not in _warned_unknown_kinds:
+            _warned_unknown_kinds.add(condition.kind)
+            logger.warning(
+                "setpoint: variable %r uses condition kind %r, which this SDK does not know (a newer "
+                "server?); that condition never matches. Upgrade setpoint.",
+                variable.name,
+                condition.kind,
+            )
 
 
 @overload
