@@ -41,11 +41,13 @@ from setpoint.config._variables import (
 )
 
 __all__ = [
+    "AnyVariable",
     "CompiledConfig",
     "CompiledVariable",
     "Detail",
     "Evaluation",
     "EvaluationReason",
+    "PendingVariable",
     "affected_segments",
     "compile_config",
 ]
@@ -155,6 +157,8 @@ OverrideSpec = tuple[tuple[Any, ...], Weights]
 """An override: its condition models and its rollout's weights."""
 Extra = dict[str, Any]
 """The fields evaluation does not read (description, json_schema, type_name, example, template_inputs_schema)."""
+Parts = tuple[tuple[LabelSpec, ...], tuple[int, str] | None, Weights, tuple[OverrideSpec, ...], bool, Extra | None]
+"""A variable's labels, latest version, rollout, overrides, ``external`` and extra fields."""
 
 _NO_SEGMENTS: frozenset[str] = frozenset()
 
@@ -442,6 +446,57 @@ def _all_match(predicates: Sequence[ContextPredicate], key: str | None, attrs: M
     return True
 
 
+class PendingVariable:
+    """A validated variable, compiled on first use (`CompiledConfig.get`): a load compiles nothing it does not
+    serve, and keeps only the parts."""
+
+    __slots__ = ("_parts", "aliases", "name", "segment_references", "segments")
+
+    def __init__(
+        self,
+        name: str,
+        aliases: tuple[str, ...] | None,
+        segment_references: frozenset[str],
+        segments: Mapping[str, ContextPredicate],
+        parts: Parts,
+    ) -> None:
+        """``parts`` as `CompiledVariable` takes them; ``segment_references`` must be the segments the overrides
+        name, and every one of them must be in ``segments`` (compiling then never fails)."""
+        self.name = name
+        self.aliases = aliases
+        self.segment_references = segment_references
+        self.segments = segments
+        self._parts = parts
+
+    def compile(self) -> CompiledVariable:
+        """The compiled variable."""
+        labels, latest, rollout, overrides, external, extra = self._parts
+        return CompiledVariable(
+            self.name,
+            labels,
+            latest,
+            rollout,
+            overrides,
+            self.segments,
+            aliases=self.aliases,
+            external=external,
+            extra=extra,
+        )
+
+    def recompiled(self, segments: Mapping[str, ContextPredicate]) -> PendingVariable:
+        """The same variable, to be compiled against other segment predicates."""
+        return PendingVariable(self.name, self.aliases, self.segment_references, segments, self._parts)
+
+    @property
+    def config(self) -> VariableConfig:
+        """The variable's config (rebuilt from the parts)."""
+        return self.compile().config
+
+
+AnyVariable = CompiledVariable | PendingVariable
+"""What a compiled config holds per name: compiled, or validated and compiled on first use."""
+
+
 def affected_segments(models: Mapping[str, Segment], changed: Collection[str]) -> frozenset[str]:
     """``changed`` and every segment that references one of them, directly or through other segments."""
     referrers: dict[str, list[str]] = {}
@@ -469,17 +524,18 @@ class CompiledConfig:
         self.segment_models: Mapping[str, Segment] = config.segments
         """The segments (models; few, kept as they are)."""
         self.segments = compile_segments(config.segments)
-        variables = {
+        variables: dict[str, AnyVariable] = {
             name: CompiledVariable.from_model(variable, self.segments) for name, variable in config.variables.items()
         }
         self._variables = _with_aliases(variables)
         self.recompiled = len(config.variables)
-        """How many variables were compiled to build this (all of them, or what `updated` had to redo)."""
+        """How many variables were compiled (or validated, to be compiled on first use) to build this: all of them,
+        or what `replaced` / `updated` had to redo."""
 
     @classmethod
     def assemble(
         cls,
-        variables: dict[str, CompiledVariable],
+        variables: dict[str, AnyVariable],
         segment_models: Mapping[str, Segment],
         segments: dict[str, ContextPredicate],
     ) -> CompiledConfig:
@@ -502,8 +558,8 @@ class CompiledConfig:
             variables={name: variable.config for name, variable in self.items()}, segments=dict(self.segment_models)
         )
 
-    def items(self) -> Iterator[tuple[str, CompiledVariable]]:
-        """(name, compiled variable) for every variable, without aliases."""
+    def items(self) -> Iterator[tuple[str, AnyVariable]]:
+        """(name, variable) for every variable, without aliases (not compiled by this)."""
         for name, variable in self._variables.items():
             if variable.name == name:
                 yield name, variable
@@ -521,7 +577,7 @@ class CompiledConfig:
 
     def replaced(
         self,
-        variables: Mapping[str, CompiledVariable],
+        variables: Mapping[str, AnyVariable],
         removed: Collection[str],
         segment_models: Mapping[str, Segment],
         segments: dict[str, ContextPredicate],
@@ -535,7 +591,7 @@ class CompiledConfig:
         new.segment_models = segment_models
         new.segments = segments
         compiled = dict(self._variables)  # a C-level copy; then only what changed is touched
-        redo: dict[str, CompiledVariable] = dict(variables)
+        redo: dict[str, AnyVariable] = dict(variables)
         if affected:
             for name, variable in self.items():
                 if name not in redo and name not in removed and not variable.segment_references.isdisjoint(affected):
@@ -570,8 +626,23 @@ class CompiledConfig:
         return self.replaced(changed, removed, config.segments, predicates, affected, config)
 
     def get(self, name: str) -> CompiledVariable | None:
-        """The compiled variable called ``name`` (or aliased so)."""
-        return self._variables.get(name)
+        """The compiled variable called ``name`` (or aliased so), compiled now if it was not yet."""
+        found = self._variables.get(name)
+        if found is None or isinstance(found, CompiledVariable):
+            return found
+        return self._compile(found)
+
+    def _compile(self, pending: PendingVariable) -> CompiledVariable:
+        compiled = pending.compile()
+        variables = self._variables
+        for key in (pending.name, *(pending.aliases or ())):
+            if variables.get(key) is pending:  # two threads may both compile it: either result is the same
+                variables[key] = compiled
+        return compiled
+
+    def is_compiled(self, name: str) -> bool:
+        """Whether ``name`` is compiled already (variables received from a server are compiled on first use)."""
+        return isinstance(self._variables.get(name), CompiledVariable)
 
     def names(self) -> list[str]:
         """The names of the variables in the config (without aliases)."""
@@ -589,10 +660,12 @@ class CompiledConfig:
         variable = self._variables.get(name)
         if variable is None:
             return Evaluation(name, None, None, None, "code_default", "unknown_variable")
+        if not isinstance(variable, CompiledVariable):
+            variable = self._compile(variable)
         return variable.evaluate(targeting_key, attributes, label)
 
 
-def _with_aliases(variables: dict[str, CompiledVariable]) -> dict[str, CompiledVariable]:
+def _with_aliases(variables: dict[str, AnyVariable]) -> dict[str, AnyVariable]:
     for variable in list(variables.values()):
         for alias in variable.aliases or ():
             variables.setdefault(alias, variable)

@@ -11,17 +11,16 @@ time and without keeping a model. Conditions (rare) are validated by the pydanti
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from setpoint._core.evaluator import CompiledVariable, Extra, LabelSpec, OverrideSpec, Weights
+from setpoint._core.evaluator import Extra, LabelSpec, OverrideSpec, PendingVariable, Weights
 from setpoint._core.jsonvalues import NonFiniteNumberError, check_finite
 from setpoint._core.segments import ContextPredicate
-from setpoint.config._conditions import Condition
+from setpoint.config._conditions import Condition, InSegment, NotInSegment
 from setpoint.config._variables import RESERVED_LABELS, WEIGHT_TOLERANCE
 
 __all__ = ["LENIENT", "variable_from_data"]
@@ -31,45 +30,36 @@ LENIENT = {"allow_unknown_conditions": True}
 
 _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")  # `VariableName`, at most 128 characters
 _LABEL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")  # `LabelName`
-_EXTRA_FIELDS = ("description", "type_name", "example")
-_SCHEMA_FIELDS = ("json_schema", "template_inputs_schema")
 _CONDITIONS: TypeAdapter[list[Condition]] = TypeAdapter(list[Condition])
+_GOOD_LABELS: set[str] = set()
+"""Label names already checked (a project uses a handful of label names across all its variables)."""
+_EMPTY: dict[str, Any] = {}
+_NO_ROLLOUT: dict[str, Any] = {"labels": {}}
+_NO_OVERRIDES: list[Any] = []
+_NO_REFERENCES: frozenset[str] = frozenset()
 
 
 class _NotFastError(Exception):
     """The data is outside the shapes handled here: let the pydantic model decide."""
 
 
-def _name(value: Any) -> str:
-    if type(value) is not str or len(value) > 128 or _NAME.match(value) is None:
-        raise _NotFastError
-    return value
-
-
-def _version(value: Any) -> int:
-    if type(value) is not int or value < 1:
-        raise _NotFastError
-    return value
-
-
-def _weights(data: Any) -> Weights:
+def _weights(data: Any, labels: Mapping[str, Any]) -> Weights:
+    """A rollout's weights, each in 0..1, summing to at most 1, naming labels that exist."""
     if type(data) is not dict:
         raise _NotFastError
-    labels = data.get("labels", {})
-    if type(labels) is not dict:
+    weights = data.get("labels", _EMPTY)
+    if type(weights) is not dict:
         raise _NotFastError
     pairs: list[tuple[str, float]] = []
     total = 0.0
-    for label, weight in labels.items():
-        if type(label) is not str:
+    for label, weight in weights.items():
+        if label not in labels:
             raise _NotFastError
-        if type(weight) is float:
-            pass
-        elif type(weight) is int:
+        if type(weight) is not float:
+            if type(weight) is not int or weight not in (0, 1):
+                raise _NotFastError
             weight = float(weight)
-        else:
-            raise _NotFastError
-        if not math.isfinite(weight) or weight < 0 or weight > 1:
+        if not 0 <= weight <= 1:  # NaN fails this too; infinity is out of range
             raise _NotFastError
         total += weight
         pairs.append((label, weight))
@@ -78,51 +68,26 @@ def _weights(data: Any) -> Weights:
     return tuple(pairs)
 
 
-def _labels(data: Any, latest: tuple[int, str] | None) -> tuple[LabelSpec, ...]:
-    if type(data) is not dict:
-        raise _NotFastError
-    specs: list[LabelSpec] = []
-    for label, target in data.items():
-        if type(label) is not str or _LABEL.match(label) is None or label in RESERVED_LABELS:
-            raise _NotFastError
-        if type(target) is not dict:
-            raise _NotFastError
-        ref = target.get("ref")
-        if ref is None:
-            if "ref" in target:
-                raise _NotFastError
-            value = target.get("serialized_value")
-            if type(value) is not str:
-                raise _NotFastError
-            if latest is not None and value == latest[1]:
-                value = latest[1]  # one string for the same value (a pinned label and the latest version)
-            specs.append((label, _version(target.get("version")), value, None))
-        else:
-            version = target.get("version")
-            if type(ref) is not str or not ref or "serialized_value" in target:
-                raise _NotFastError
-            if version is not None and type(version) is not int:
-                raise _NotFastError
-            specs.append((label, version, None, ref))
-    return tuple(specs)
-
-
-def _check_refs(labels: tuple[LabelSpec, ...]) -> None:
-    """Every ref reaches a value, ``latest`` or ``code_default`` without a cycle (the model's check)."""
-    refs = {label: ref for label, _, _, ref in labels}
+def _check_refs(refs: Mapping[str, str], labels: Mapping[str, Any]) -> None:
+    """Every ref reaches a label with a value, ``latest`` or ``code_default`` through labels that exist, without
+    a cycle (the model's check; ``refs`` maps the ref labels to what they name)."""
     for start, ref in refs.items():
         seen = {start}
-        while ref is not None and ref not in RESERVED_LABELS:
-            if ref not in refs or ref in seen:
+        current: str | None = ref
+        while current is not None and current not in RESERVED_LABELS:
+            if current not in labels or current in seen:
                 raise _NotFastError
-            seen.add(ref)
-            ref = refs[ref]
+            seen.add(current)
+            current = refs.get(current)  # None: a label with a value
 
 
-def _overrides(data: Any, labels: Mapping[str, Any]) -> tuple[OverrideSpec, ...]:
+def _overrides(
+    data: Any, labels: Mapping[str, Any], segments: Mapping[str, ContextPredicate]
+) -> tuple[tuple[OverrideSpec, ...], frozenset[str]]:
     if type(data) is not list:
         raise _NotFastError
     specs: list[OverrideSpec] = []
+    references: set[str] = set()
     for item in data:
         if type(item) is not dict or type(item.get("conditions")) is not list or "rollout" not in item:
             raise _NotFastError
@@ -130,69 +95,115 @@ def _overrides(data: Any, labels: Mapping[str, Any]) -> tuple[OverrideSpec, ...]
             conditions = _CONDITIONS.validate_python(item["conditions"], context=LENIENT)
         except ValidationError:
             raise _NotFastError from None
-        weights = _weights(item["rollout"])
-        for label, _ in weights:
-            if label not in labels:
-                raise _NotFastError
-        specs.append((tuple(conditions), weights))
-    return tuple(specs)
+        for condition in conditions:
+            if isinstance(condition, InSegment | NotInSegment):
+                if condition.segment not in segments:
+                    raise KeyError(condition.segment)
+                references.add(condition.segment)
+        specs.append((tuple(conditions), _weights(item["rollout"], labels)))
+    return tuple(specs), frozenset(references) if references else _NO_REFERENCES
 
 
-def _parse(data: Any, segments: Mapping[str, ContextPredicate]) -> CompiledVariable:
+def _parse(data: Any, segments: Mapping[str, ContextPredicate]) -> PendingVariable:
+    # One function, few calls: this runs once per variable of every config received.
     if type(data) is not dict:
         raise _NotFastError
-    name = _name(data.get("name"))
+    name = data.get("name")
+    if type(name) is not str or len(name) > 128 or _NAME.match(name) is None:
+        raise _NotFastError
     latest_data = data.get("latest_version")
     latest: tuple[int, str] | None = None
     if latest_data is not None:
-        if type(latest_data) is not dict or type(latest_data.get("serialized_value")) is not str:
+        if type(latest_data) is not dict:
             raise _NotFastError
-        latest = (_version(latest_data.get("version")), latest_data["serialized_value"])
-    labels = _labels(data.get("labels", {}), latest)
-    by_name = {spec[0]: spec for spec in labels}
-    rollout = _weights(data.get("rollout", {"labels": {}}))
-    for label, _ in rollout:
-        if label not in by_name:
+        version = latest_data.get("version")
+        value = latest_data.get("serialized_value")
+        if type(version) is not int or version < 1 or type(value) is not str:
             raise _NotFastError
-    overrides = _overrides(data.get("overrides", []), by_name)
-    _check_refs(labels)
+        latest = (version, value)
+    labels_data = data.get("labels", _EMPTY)
+    if type(labels_data) is not dict:
+        raise _NotFastError
+    labels: list[LabelSpec] = []
+    refs: dict[str, str] | None = None
+    for label, target in labels_data.items():
+        if label not in _GOOD_LABELS:
+            if type(label) is not str or _LABEL.match(label) is None or label in RESERVED_LABELS:
+                raise _NotFastError
+            if len(_GOOD_LABELS) < 10_000:
+                _GOOD_LABELS.add(label)
+        if type(target) is not dict:
+            raise _NotFastError
+        version = target.get("version")
+        ref = target.get("ref")
+        if ref is None:
+            value = target.get("serialized_value")
+            if type(value) is not str or type(version) is not int or version < 1 or "ref" in target:
+                raise _NotFastError
+            if latest is not None and value == latest[1]:
+                value = latest[1]  # one string for the same value (a pinned label and the latest version)
+            labels.append((label, version, value, None))
+        else:
+            if type(ref) is not str or not ref or "serialized_value" in target:
+                raise _NotFastError
+            if version is not None and type(version) is not int:
+                raise _NotFastError
+            labels.append((label, version, None, ref))
+            if refs is None:
+                refs = {}
+            refs[label] = ref
+    if refs is not None:
+        _check_refs(refs, labels_data)
+    rollout = _weights(data.get("rollout", _NO_ROLLOUT), labels_data)
+    overrides: tuple[OverrideSpec, ...] = ()
+    references = _NO_REFERENCES
+    overrides_data = data.get("overrides", _NO_OVERRIDES)
+    if overrides_data:
+        overrides, references = _overrides(overrides_data, labels_data, segments)
+    elif type(overrides_data) is not list:
+        raise _NotFastError
     extra: Extra | None = None
-    for field in _EXTRA_FIELDS:
-        value = data.get(field)
-        if value is not None:
-            if type(value) is not str:
-                raise _NotFastError
-            extra = extra or {}
-            extra[field] = value
-    for field in _SCHEMA_FIELDS:
-        value = data.get(field)
-        if value is not None:
-            if type(value) is not dict:
-                raise _NotFastError
-            try:
-                check_finite(value, field)
-            except NonFiniteNumberError:
-                raise _NotFastError from None
-            extra = extra or {}
-            extra[field] = value
+    description, type_name, example = data.get("description"), data.get("type_name"), data.get("example")
+    if description is not None or type_name is not None or example is not None:
+        extra = {}
+        for field, value in (("description", description), ("type_name", type_name), ("example", example)):
+            if value is not None:
+                if type(value) is not str:
+                    raise _NotFastError
+                extra[field] = value
+    json_schema, inputs_schema = data.get("json_schema"), data.get("template_inputs_schema")
+    if json_schema is not None or inputs_schema is not None:
+        extra = extra or {}
+        for field, value in (("json_schema", json_schema), ("template_inputs_schema", inputs_schema)):
+            if value is not None:
+                if type(value) is not dict:
+                    raise _NotFastError
+                try:
+                    check_finite(value, field)
+                except NonFiniteNumberError:
+                    raise _NotFastError from None
+                extra[field] = value
     aliases_data = data.get("aliases")
     aliases: tuple[str, ...] | None = None
     if aliases_data is not None:
         if type(aliases_data) is not list:
             raise _NotFastError
-        aliases = tuple(_name(alias) for alias in aliases_data)
+        for alias in aliases_data:
+            if type(alias) is not str or len(alias) > 128 or _NAME.match(alias) is None:
+                raise _NotFastError
+        aliases = tuple(aliases_data)
     external = data.get("external", False)
     if type(external) is not bool:
         raise _NotFastError
-    return CompiledVariable(
-        name, labels, latest, rollout, overrides, segments, aliases=aliases, external=external, extra=extra
+    return PendingVariable(
+        name, aliases, references, segments, (tuple(labels), latest, rollout, overrides, external, extra)
     )
 
 
-def variable_from_data(data: Any, segments: Mapping[str, ContextPredicate]) -> CompiledVariable | None:
-    """The variable described by ``data`` (one value of a config's ``variables``), compiled against
-    ``segments``; None when ``data`` is not in a shape this reads (validate it with `VariableConfig` then).
-    Raises KeyError when it names a segment missing from ``segments``."""
+def variable_from_data(data: Any, segments: Mapping[str, ContextPredicate]) -> PendingVariable | None:
+    """The variable described by ``data`` (one value of a config's ``variables``), validated, to be compiled
+    against ``segments`` on first use; None when ``data`` is not in a shape this reads (validate it with
+    `VariableConfig` then). Raises KeyError when it names a segment missing from ``segments``."""
     try:
         return _parse(data, segments)
     except _NotFastError:

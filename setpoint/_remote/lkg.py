@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from setpoint._core.evaluator import CompiledConfig, CompiledVariable, compile_config
+from setpoint._core.evaluator import AnyVariable, CompiledConfig, CompiledVariable, compile_config
 from setpoint._core.fastload import variable_from_data
 from setpoint._core.segments import ContextPredicate, compile_segments
 from setpoint.config import Segment, VariableConfig, VariablesConfig
@@ -256,7 +256,7 @@ class _InconsistentError(Exception):
 
 def _variable(
     name: str, item: Any, segments: Mapping[str, ContextPredicate], problems: list[str]
-) -> CompiledVariable | None:
+) -> AnyVariable | None:
     """``item`` compiled (the fast reader, else the pydantic model); None with a problem when it is invalid.
     Raises `_InconsistentError` when it names a segment that does not exist."""
     try:
@@ -304,7 +304,7 @@ def _check_segments(models: dict[str, Segment]) -> None:
         raise _InconsistentError(str(exc)) from None
 
 
-def _check_variables(variables: Mapping[str, CompiledVariable], segments: Mapping[str, Any]) -> None:
+def _check_variables(variables: Mapping[str, AnyVariable], segments: Mapping[str, Any]) -> None:
     """What `VariablesConfig` checks across variables: names match keys, aliases are unique and name no
     variable, referenced segments exist."""
     owners: dict[str, str] = {}
@@ -337,7 +337,7 @@ def load_response(previous: CompiledConfig | None, data: Any) -> Loaded:
         models, accepted_segments = _segment_models(segments_data, old_segments, problems)
         _check_segments(models)
         predicates = compile_segments(models)
-        variables: dict[str, CompiledVariable] = {}
+        variables: dict[str, AnyVariable] = {}
         accepted: dict[str, Any] = {}
         for name, item in data["variables"].items():
             issues: list[str] = []
@@ -384,7 +384,7 @@ def apply_delta(previous: CompiledConfig, data: Any) -> Loaded:
                 models.pop(key, None)
             _check_segments(models)
         predicates, affected = previous.segments_after(models, touched_segments)
-        changed: dict[str, CompiledVariable] = {}
+        changed: dict[str, AnyVariable] = {}
         accepted: dict[str, Any] = {}
         for name, item in raw_variables.items():
             issues: list[str] = []
