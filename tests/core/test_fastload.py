@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -99,7 +100,7 @@ variable_data = st.fixed_dictionaries(
 
 
 @st.composite
-def valid_variable(draw: st.DrawFn) -> dict[str, Any]:
+def valid_variable(draw: Callable[[st.SearchStrategy[Any]], Any]) -> dict[str, Any]:
     """A variable the model accepts (mostly): labels that exist, weights that fit, known conditions."""
     names = draw(st.lists(st.sampled_from(["main", "prod", "canary", "x.y-z"]), min_size=1, max_size=4, unique=True))
     labels: dict[str, Any] = {}
@@ -208,7 +209,7 @@ VALID = {
 
 
 def with_change(path: list[str | int], value: Any) -> dict[str, Any]:
-    data = json.loads(json.dumps(VALID))
+    data: dict[str, Any] = json.loads(json.dumps(VALID))
     target = data
     for part in path[:-1]:
         target = target[part]
