@@ -210,7 +210,7 @@ VALID = {
 
 def with_change(path: list[str | int], value: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(json.dumps(VALID))
-    target = data
+    target: Any = data
     for part in path[:-1]:
         target = target[part]
     target[path[-1]] = value
