@@ -127,6 +127,37 @@ def test_cache_file_serves_when_the_server_is_down_at_start(project: Project, tm
         dead.shutdown(5)
 
 
+def test_each_change_is_appended_to_the_cache_and_a_restart_serves_the_last(project: Project, tmp_path: Path) -> None:
+    for i in range(30):
+        project.put_variable(f"other_{i}", {"n": i, "text": "x" * 300}, create=True)
+    project.put_variable("prompt", "v1", create=True)
+    cache = tmp_path / "variables.json"
+    provider = make_provider(project.server.url, project.read_key, cache_path=cache, sse=False)
+    try:
+        provider.refresh(force=True)  # the whole config: a snapshot
+        assert provider.cache is not None and provider.cache.snapshots_written == 1
+        snapshot = cache.stat().st_size
+        for value in ("v2", "v3", "v4"):
+            written = provider.cache.bytes_written
+            project.put_variable("prompt", value)
+            provider.refresh(force=True)  # a delta: one journal line
+            assert value_of(provider, "prompt") == value
+            assert 0 < provider.cache.bytes_written - written < snapshot / 10
+        assert provider.cache.snapshots_written == 1
+        assert provider.compiled is not None and provider.compiled.recompiled == 1
+    finally:
+        provider.shutdown(5)
+    assert cache.with_name(cache.name + ".journal").read_bytes().count(b"\n") == 3
+
+    dead = make_provider(f"http://127.0.0.1:{free_port()}", project.read_key, cache_path=cache, sse=False)
+    try:
+        dead.refresh(force=True)
+        assert dead.source == "cache" and value_of(dead, "prompt") == "v4"
+        assert value_of(dead, "other_29") == {"n": 29, "text": "x" * 300}
+    finally:
+        dead.shutdown(5)
+
+
 def test_server_down_and_no_cache_serves_defaults(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     provider = make_provider(f"http://127.0.0.1:{free_port()}", "k", cache_path=tmp_path / "missing.json")
     caplog.set_level(logging.WARNING, logger="setpoint.remote")
