@@ -340,6 +340,14 @@ def load_response(previous: CompiledConfig | None, data: Any) -> Loaded:
         variables: dict[str, AnyVariable] = {}
         accepted: dict[str, Any] = {}
         for name, item in data["variables"].items():
+            try:
+                fast = variable_from_data(item, predicates)  # the common case, inlined: this runs per variable
+            except KeyError:
+                fast = None  # `_variable` says why
+            if fast is not None:
+                variables[name] = fast
+                accepted[name] = item
+                continue
             issues: list[str] = []
             compiled = _variable(name, item, predicates, issues)
             if compiled is not None:

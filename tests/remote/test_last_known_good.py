@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from setpoint._remote.cache import load_cache, save_cache
-from setpoint._remote.lkg import InvalidResponseError, merge_response
+from setpoint._remote.lkg import InvalidResponseError, load_response, merge_response
 from setpoint._remote.options import RemoteOptions
 from setpoint._remote.provider import RemoteProvider
 from setpoint.config import VariablesConfig
@@ -88,6 +88,46 @@ def test_inconsistent_parts_fall_back_to_the_previous_segments() -> None:
     assert "beta" in merged.config.segments
     assert merged.config.variables["a"].labels["main"].serialized_value == "2"  # type: ignore[union-attr]
     assert merged.problems
+
+
+SEGMENT = {"key": "beta", "name": "Beta", "included": ["u1"]}
+USES_BETA = {"conditions": [{"kind": "in-segment", "segment": "beta"}], "rollout": {"labels": {"main": 1.0}}}
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, GOOD),
+        (GOOD, config_data(a=variable("a", 2), b=variable("b", "y", rollout={"labels": {"missing": 1.0}}))),
+        (None, config_data(a=variable("a", 1), bad=variable("bad", 1, rollout={"labels": {"x": 2}}))),
+        (GOOD, config_data(a=variable("a", 1, overrides=[{"conditions": [{"kind": "new-kind"}], "rollout": {}}]))),
+        (
+            {"variables": {"a": variable("a", 1, overrides=[USES_BETA])}, "segments": {"beta": SEGMENT}},
+            {
+                "variables": {"a": variable("a", 2, overrides=[USES_BETA])},
+                "segments": {"beta": {"key": "beta", "rules": 5}},
+            },
+        ),
+        (GOOD, {"variables": {"a": variable("a", 3, overrides=[USES_BETA])}}),  # names a segment that is not there
+        (GOOD, config_data(a=variable("a", 1, aliases=["b"]), b=variable("b", 2))),  # an alias clashes with a name
+        (GOOD, config_data(a=variable("a", 1), b={**variable("b", 2), "name": "c"})),  # key and name differ
+    ],
+    ids=["valid", "one-invalid", "new-invalid", "unknown-kind", "bad-segment", "missing-segment", "alias", "name"],
+)
+def test_the_compiled_path_serves_what_the_model_path_does(before: Any, after: Any) -> None:
+    """`load_response` (what the provider uses) = `merge_response` + `compile_config` (the reference)."""
+    reference_before = merge_response(None, before).config if before is not None else None
+    compiled_before = load_response(None, before).compiled if before is not None else None
+    try:
+        reference = merge_response(reference_before, after)
+    except InvalidResponseError:
+        with pytest.raises(InvalidResponseError):
+            load_response(compiled_before, after)
+        return
+    loaded = load_response(compiled_before, after)
+    assert loaded.compiled.config.model_dump(mode="json") == reference.config.model_dump(mode="json")
+    assert loaded.problems == reference.problems
+    assert loaded.variables.keys() == reference.config.variables.keys()  # what the cache file gets
 
 
 def test_cache_round_trip_and_garbage(tmp_path: Path) -> None:
