@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -28,7 +28,6 @@ __all__ = ["LENIENT", "variable_from_data"]
 LENIENT = {"allow_unknown_conditions": True}
 """The validation context of configs received from a server."""
 
-_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")  # `VariableName`, at most 128 characters
 _LABEL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")  # `LabelName`
 _CONDITIONS: TypeAdapter[list[Condition]] = TypeAdapter(list[Condition])
 _GOOD_LABELS: set[str] = set()
@@ -37,10 +36,23 @@ _EMPTY: dict[str, Any] = {}
 _NO_ROLLOUT: dict[str, Any] = {"labels": {}}
 _NO_OVERRIDES: list[Any] = []
 _NO_REFERENCES: frozenset[str] = frozenset()
+_SHARED: dict[Any, Any] = {}
+_SHARED_MAX = 10_000
+T = TypeVar("T")
 
 
 class _NotFastError(Exception):
     """The data is outside the shapes handled here: let the pydantic model decide."""
+
+
+def _shared(parts: T) -> T:
+    """One object for equal parts (rollouts and label refs repeat across a project's variables)."""
+    found = _SHARED.get(parts)
+    if found is None:
+        if len(_SHARED) < _SHARED_MAX:
+            _SHARED[parts] = parts
+        return parts
+    return cast(T, found)
 
 
 def _weights(data: Any, labels: Mapping[str, Any]) -> Weights:
@@ -65,7 +77,7 @@ def _weights(data: Any, labels: Mapping[str, Any]) -> Weights:
         pairs.append((label, weight))
     if total > 1 + WEIGHT_TOLERANCE:
         raise _NotFastError
-    return tuple(pairs)
+    return _shared(tuple(pairs))
 
 
 def _check_refs(refs: Mapping[str, str], labels: Mapping[str, Any]) -> None:
@@ -104,107 +116,106 @@ def _overrides(
     return tuple(specs), frozenset(references) if references else _NO_REFERENCES
 
 
-def _parse(data: Any, segments: Mapping[str, ContextPredicate]) -> PendingVariable:
-    # One function, few calls: this runs once per variable of every config received.
-    if type(data) is not dict:
-        raise _NotFastError
-    name = data.get("name")
-    if type(name) is not str or len(name) > 128 or _NAME.match(name) is None:
-        raise _NotFastError
-    latest_data = data.get("latest_version")
-    latest: tuple[int, str] | None = None
-    if latest_data is not None:
-        if type(latest_data) is not dict:
-            raise _NotFastError
-        version = latest_data.get("version")
-        value = latest_data.get("serialized_value")
-        if type(version) is not int or version < 1 or type(value) is not str:
-            raise _NotFastError
-        latest = (version, value)
-    labels_data = data.get("labels", _EMPTY)
-    if type(labels_data) is not dict:
-        raise _NotFastError
-    labels: list[LabelSpec] = []
-    refs: dict[str, str] | None = None
-    for label, target in labels_data.items():
-        if label not in _GOOD_LABELS:
-            if type(label) is not str or _LABEL.match(label) is None or label in RESERVED_LABELS:
-                raise _NotFastError
-            if len(_GOOD_LABELS) < 10_000:
-                _GOOD_LABELS.add(label)
-        if type(target) is not dict:
-            raise _NotFastError
-        version = target.get("version")
-        ref = target.get("ref")
-        if ref is None:
-            value = target.get("serialized_value")
-            if type(value) is not str or type(version) is not int or version < 1 or "ref" in target:
-                raise _NotFastError
-            if latest is not None and value == latest[1]:
-                value = latest[1]  # one string for the same value (a pinned label and the latest version)
-            labels.append((label, version, value, None))
-        else:
-            if type(ref) is not str or not ref or "serialized_value" in target:
-                raise _NotFastError
-            if version is not None and type(version) is not int:
-                raise _NotFastError
-            labels.append((label, version, None, ref))
-            if refs is None:
-                refs = {}
-            refs[label] = ref
-    if refs is not None:
-        _check_refs(refs, labels_data)
-    rollout = _weights(data.get("rollout", _NO_ROLLOUT), labels_data)
-    overrides: tuple[OverrideSpec, ...] = ()
-    references = _NO_REFERENCES
-    overrides_data = data.get("overrides", _NO_OVERRIDES)
-    if overrides_data:
-        overrides, references = _overrides(overrides_data, labels_data, segments)
-    elif type(overrides_data) is not list:
-        raise _NotFastError
-    extra: Extra | None = None
-    description, type_name, example = data.get("description"), data.get("type_name"), data.get("example")
-    if description is not None or type_name is not None or example is not None:
-        extra = {}
-        for field, value in (("description", description), ("type_name", type_name), ("example", example)):
-            if value is not None:
-                if type(value) is not str:
-                    raise _NotFastError
-                extra[field] = value
-    json_schema, inputs_schema = data.get("json_schema"), data.get("template_inputs_schema")
-    if json_schema is not None or inputs_schema is not None:
-        extra = extra or {}
-        for field, value in (("json_schema", json_schema), ("template_inputs_schema", inputs_schema)):
-            if value is not None:
-                if type(value) is not dict:
-                    raise _NotFastError
-                try:
-                    check_finite(value, field)
-                except NonFiniteNumberError:
-                    raise _NotFastError from None
-                extra[field] = value
-    aliases_data = data.get("aliases")
-    aliases: tuple[str, ...] | None = None
-    if aliases_data is not None:
-        if type(aliases_data) is not list:
-            raise _NotFastError
-        for alias in aliases_data:
-            if type(alias) is not str or len(alias) > 128 or _NAME.match(alias) is None:
-                raise _NotFastError
-        aliases = tuple(aliases_data)
-    external = data.get("external", False)
-    if type(external) is not bool:
-        raise _NotFastError
-    return PendingVariable(
-        name, aliases, references, segments, (tuple(labels), latest, rollout, overrides, external, extra)
-    )
-
-
 def variable_from_data(data: Any, segments: Mapping[str, ContextPredicate]) -> PendingVariable | None:
     """The variable described by ``data`` (one value of a config's ``variables``), validated, to be compiled
     against ``segments`` on first use; None when ``data`` is not in a shape this reads (validate it with
     `VariableConfig` then). Raises KeyError when it names a segment missing from ``segments``."""
+    # One function, few calls: this runs once per variable of every config received.
     try:
-        return _parse(data, segments)
+        if type(data) is not dict:
+            raise _NotFastError
+        name = data.get("name")
+        # `VariableName`: for ASCII text, `isidentifier` is exactly [A-Za-z_][A-Za-z0-9_]*
+        if type(name) is not str or len(name) > 128 or not name.isascii() or not name.isidentifier():
+            raise _NotFastError
+        latest_data = data.get("latest_version")
+        latest: tuple[int, str] | None = None
+        if latest_data is not None:
+            if type(latest_data) is not dict:
+                raise _NotFastError
+            version = latest_data.get("version")
+            value = latest_data.get("serialized_value")
+            if type(version) is not int or version < 1 or type(value) is not str:
+                raise _NotFastError
+            latest = (version, value)
+        labels_data = data.get("labels", _EMPTY)
+        if type(labels_data) is not dict:
+            raise _NotFastError
+        labels: list[LabelSpec] = []
+        refs: dict[str, str] | None = None
+        for label, target in labels_data.items():
+            if label not in _GOOD_LABELS:
+                if type(label) is not str or _LABEL.match(label) is None or label in RESERVED_LABELS:
+                    raise _NotFastError
+                if len(_GOOD_LABELS) < 10_000:
+                    _GOOD_LABELS.add(label)
+            if type(target) is not dict:
+                raise _NotFastError
+            version = target.get("version")
+            ref = target.get("ref")
+            if ref is None:
+                value = target.get("serialized_value")
+                if type(value) is not str or type(version) is not int or version < 1 or "ref" in target:
+                    raise _NotFastError
+                if latest is not None and value == latest[1]:
+                    value = latest[1]  # one string for the same value (a pinned label and the latest version)
+                labels.append((label, version, value, None))
+            else:
+                if type(ref) is not str or not ref or "serialized_value" in target:
+                    raise _NotFastError
+                if version is not None and type(version) is not int:
+                    raise _NotFastError
+                spec = (label, version, None, ref)
+                labels.append(_shared(spec))
+                if ref not in RESERVED_LABELS:  # a ref to `latest` or `code_default` needs no more checking
+                    if refs is None:
+                        refs = {}
+                    refs[label] = ref
+        if refs is not None:
+            _check_refs(refs, labels_data)
+        rollout = _weights(data.get("rollout", _NO_ROLLOUT), labels_data)
+        overrides: tuple[OverrideSpec, ...] = ()
+        references = _NO_REFERENCES
+        overrides_data = data.get("overrides", _NO_OVERRIDES)
+        if overrides_data:
+            overrides, references = _overrides(overrides_data, labels_data, segments)
+        elif type(overrides_data) is not list:
+            raise _NotFastError
+        extra: Extra | None = None
+        description, type_name, example = data.get("description"), data.get("type_name"), data.get("example")
+        if description is not None or type_name is not None or example is not None:
+            extra = {}
+            for field, value in (("description", description), ("type_name", type_name), ("example", example)):
+                if value is not None:
+                    if type(value) is not str:
+                        raise _NotFastError
+                    extra[field] = value
+        json_schema, inputs_schema = data.get("json_schema"), data.get("template_inputs_schema")
+        if json_schema is not None or inputs_schema is not None:
+            extra = extra or {}
+            for field, value in (("json_schema", json_schema), ("template_inputs_schema", inputs_schema)):
+                if value is not None:
+                    if type(value) is not dict:
+                        raise _NotFastError
+                    try:
+                        check_finite(value, field)
+                    except NonFiniteNumberError:
+                        raise _NotFastError from None
+                    extra[field] = value
+        aliases_data = data.get("aliases")
+        aliases: tuple[str, ...] | None = None
+        if aliases_data is not None:
+            if type(aliases_data) is not list:
+                raise _NotFastError
+            for alias in aliases_data:
+                if type(alias) is not str or len(alias) > 128 or not alias.isascii() or not alias.isidentifier():
+                    raise _NotFastError
+            aliases = tuple(aliases_data)
+        external = data.get("external", False)
+        if type(external) is not bool:
+            raise _NotFastError
+        return PendingVariable(
+            name, aliases, references, segments, (tuple(labels), latest, rollout, overrides, external, extra)
+        )
     except _NotFastError:
         return None
