@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from operator import itemgetter
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -36,6 +37,23 @@ _EMPTY: dict[str, Any] = {}
 _NO_ROLLOUT: dict[str, Any] = {"labels": {}}
 _NO_OVERRIDES: list[Any] = []
 _NO_REFERENCES: frozenset[str] = frozenset()
+_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("name", None),
+    ("latest_version", None),
+    ("labels", _EMPTY),
+    ("rollout", _NO_ROLLOUT),
+    ("overrides", _NO_OVERRIDES),
+    ("description", None),
+    ("type_name", None),
+    ("example", None),
+    ("json_schema", None),
+    ("template_inputs_schema", None),
+    ("aliases", None),
+    ("external", False),
+)
+"""`VariableConfig`'s fields, with their defaults."""
+_FIELDS = itemgetter(*(field for field, _ in _DEFAULTS))
+_UNSET = (None,) * 6  # description ... aliases all unset
 _SHARED: dict[Any, Any] = {}
 _SHARED_MAX = 10_000
 T = TypeVar("T")
@@ -52,7 +70,7 @@ def _shared(parts: T) -> T:
         if len(_SHARED) < _SHARED_MAX:
             _SHARED[parts] = parts
         return parts
-    return cast(T, found)
+    return found  # type: ignore[no-any-return]  # equal to ``parts``, so of its type
 
 
 def _weights(data: Any, labels: Mapping[str, Any]) -> Weights:
@@ -116,6 +134,39 @@ def _overrides(
     return tuple(specs), frozenset(references) if references else _NO_REFERENCES
 
 
+def _extra_fields(fields: tuple[Any, ...]) -> tuple[Extra | None, tuple[str, ...] | None]:
+    """The fields evaluation does not read, checked, and the aliases (from `_FIELDS`'s values)."""
+    description, type_name, example, json_schema, inputs_schema, aliases_data, external = fields[5:]
+    extra: Extra | None = None
+    for field, value in (("description", description), ("type_name", type_name), ("example", example)):
+        if value is not None:
+            if type(value) is not str:
+                raise _NotFastError
+            extra = extra or {}
+            extra[field] = value
+    for field, value in (("json_schema", json_schema), ("template_inputs_schema", inputs_schema)):
+        if value is not None:
+            if type(value) is not dict:
+                raise _NotFastError
+            try:
+                check_finite(value, field)
+            except NonFiniteNumberError:
+                raise _NotFastError from None
+            extra = extra or {}
+            extra[field] = value
+    aliases: tuple[str, ...] | None = None
+    if aliases_data is not None:
+        if type(aliases_data) is not list:
+            raise _NotFastError
+        for alias in aliases_data:
+            if type(alias) is not str or len(alias) > 128 or not alias.isascii() or not alias.isidentifier():
+                raise _NotFastError
+        aliases = tuple(aliases_data)
+    if type(external) is not bool:
+        raise _NotFastError
+    return extra, aliases
+
+
 def variable_from_data(data: Any, segments: Mapping[str, ContextPredicate]) -> PendingVariable | None:
     """The variable described by ``data`` (one value of a config's ``variables``), validated, to be compiled
     against ``segments`` on first use; None when ``data`` is not in a shape this reads (validate it with
@@ -124,11 +175,14 @@ def variable_from_data(data: Any, segments: Mapping[str, ContextPredicate]) -> P
     try:
         if type(data) is not dict:
             raise _NotFastError
-        name = data.get("name")
+        try:
+            fields = _FIELDS(data)  # one C call for the usual case: a server sends every field
+        except KeyError:
+            fields = tuple(data.get(field, default) for field, default in _DEFAULTS)
+        name, latest_data, labels_data, rollout_data, overrides_data = fields[:5]
         # `VariableName`: for ASCII text, `isidentifier` is exactly [A-Za-z_][A-Za-z0-9_]*
         if type(name) is not str or len(name) > 128 or not name.isascii() or not name.isidentifier():
             raise _NotFastError
-        latest_data = data.get("latest_version")
         latest: tuple[int, str] | None = None
         if latest_data is not None:
             if type(latest_data) is not dict:
@@ -138,7 +192,6 @@ def variable_from_data(data: Any, segments: Mapping[str, ContextPredicate]) -> P
             if type(version) is not int or version < 1 or type(value) is not str:
                 raise _NotFastError
             latest = (version, value)
-        labels_data = data.get("labels", _EMPTY)
         if type(labels_data) is not dict:
             raise _NotFastError
         labels: list[LabelSpec] = []
@@ -173,47 +226,18 @@ def variable_from_data(data: Any, segments: Mapping[str, ContextPredicate]) -> P
                     refs[label] = ref
         if refs is not None:
             _check_refs(refs, labels_data)
-        rollout = _weights(data.get("rollout", _NO_ROLLOUT), labels_data)
+        rollout = _weights(rollout_data, labels_data)
         overrides: tuple[OverrideSpec, ...] = ()
         references = _NO_REFERENCES
-        overrides_data = data.get("overrides", _NO_OVERRIDES)
         if overrides_data:
             overrides, references = _overrides(overrides_data, labels_data, segments)
         elif type(overrides_data) is not list:
             raise _NotFastError
         extra: Extra | None = None
-        description, type_name, example = data.get("description"), data.get("type_name"), data.get("example")
-        if description is not None or type_name is not None or example is not None:
-            extra = {}
-            for field, value in (("description", description), ("type_name", type_name), ("example", example)):
-                if value is not None:
-                    if type(value) is not str:
-                        raise _NotFastError
-                    extra[field] = value
-        json_schema, inputs_schema = data.get("json_schema"), data.get("template_inputs_schema")
-        if json_schema is not None or inputs_schema is not None:
-            extra = extra or {}
-            for field, value in (("json_schema", json_schema), ("template_inputs_schema", inputs_schema)):
-                if value is not None:
-                    if type(value) is not dict:
-                        raise _NotFastError
-                    try:
-                        check_finite(value, field)
-                    except NonFiniteNumberError:
-                        raise _NotFastError from None
-                    extra[field] = value
-        aliases_data = data.get("aliases")
         aliases: tuple[str, ...] | None = None
-        if aliases_data is not None:
-            if type(aliases_data) is not list:
-                raise _NotFastError
-            for alias in aliases_data:
-                if type(alias) is not str or len(alias) > 128 or not alias.isascii() or not alias.isidentifier():
-                    raise _NotFastError
-            aliases = tuple(aliases_data)
-        external = data.get("external", False)
-        if type(external) is not bool:
-            raise _NotFastError
+        external = fields[11]
+        if fields[5:11] != _UNSET or external is not False:
+            extra, aliases = _extra_fields(fields)
         return PendingVariable(
             name, aliases, references, segments, (tuple(labels), latest, rollout, overrides, external, extra)
         )

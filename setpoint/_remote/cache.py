@@ -120,6 +120,10 @@ class CacheFile:
             self.compact()
         return True
 
+    def forget_snapshot(self) -> None:
+        """Make the next `append` decline (so the caller writes a whole snapshot): after a failed write."""
+        self._generation = None
+
     def compact(self) -> None:
         """Fold the journal into a new snapshot."""
         data = self.read()

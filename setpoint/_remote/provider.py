@@ -343,6 +343,7 @@ class RemoteProvider(Provider):
                         document = compiled.config.to_dict()
                         cache.write_snapshot(document["variables"], document["segments"])
                 except OSError as exc:
+                    cache.forget_snapshot()  # what is on disk may now miss a change: the next write is a snapshot
                     logger.warning("cannot write the variables cache %s: %s", self._cache_path, exc)
 
     @staticmethod

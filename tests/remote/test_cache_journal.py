@@ -123,6 +123,11 @@ def test_no_snapshot_means_no_append(tmp_path: Path) -> None:
     cache = CacheFile(tmp_path / "variables.json", "http://server")
     assert not cache.append({"v0": variable("v0", 1)}, [], {}, [])
     assert cache.read() is None and not cache.journal.exists()
+    cache.write_snapshot(project(1), {})
+    assert cache.append({"v0": variable("v0", 2)}, [], {}, [])
+    cache.forget_snapshot()  # after a failed write: the next change must be written as a whole snapshot
+    assert not cache.append({"v0": variable("v0", 3)}, [], {}, [])
+    assert values(cache) == {"v0": 2}
 
 
 WRITER = textwrap.dedent(
