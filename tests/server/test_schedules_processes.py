@@ -81,14 +81,14 @@ def test_two_processes_on_one_postgresql_run_each_due_piece_of_work_exactly_once
             ]
 
         def finished() -> bool:
-            with storage.read() as tx:
-                pending = store.list_schedules(tx, project.id, states=(store.PENDING,), limit=1)
-                done = store.list_rollouts(tx, project.id, states=(store.COMPLETED,))
+            with storage.read() as rtx:
+                pending = store.list_schedules(rtx, project.id, states=(store.PENDING,), limit=1)
+                done = store.list_rollouts(rtx, project.id, states=(store.COMPLETED,))
             return not pending and len(done) == 2
 
         _wait(finished, timeout=120)
-        with storage.read() as tx:
-            states = Counter(s.state for s in store.list_schedules(tx, project.id, limit=1000))
+        with storage.read() as rtx:
+            states = Counter(s.state for s in store.list_schedules(rtx, project.id, limit=1000))
         assert states == Counter({"done": 60 + 2 * 5})
         entries = audit.history(ctx, project.id, limit=2000)
         ran = Counter(e.after["id"] for e in entries if e.entity_type == "schedule" and e.action == "ran")
