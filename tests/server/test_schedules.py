@@ -387,3 +387,29 @@ def test_another_projects_schedules_and_rollouts_are_not_visible(world: World) -
         rollouts.abort(w.ctx, other.id, rollout.id, w.ada)
     assert rollouts.list_for(w.ctx, other.id) == []
     assert json.loads(json.dumps(schedules.schedule_json(schedule)))["state"] == "pending"
+
+
+@on_both
+def test_a_crash_before_the_commit_applies_nothing_and_the_work_stays_pending(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world
+    weights = {"weights": {"stable": 0.5, "canary": 0.5}}
+    schedule = schedules.create(w.ctx, w.project_id, "feature", "set_weights", weights, T0 + HOUR, w.ed)
+    w.clock.advance(HOUR)
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process died here")  # after the change, before its schedule is marked done
+
+    monkeypatch.setattr(store, "finish_schedule", crash)
+    with pytest.raises(RuntimeError, match="died"):
+        w.run()
+    monkeypatch.undo()
+    assert w.rollout() == {"stable": 1.0}
+    assert schedules.get(w.ctx, w.project_id, schedule.id).state == "pending"
+    assert len(w.changes) == 4  # the setup's: neither the dry run nor the rolled-back run announced a change
+    [done] = w.run()
+    assert done.state == "done" and w.rollout() == {"stable": 0.5, "canary": 0.5}
+    assert len(w.changes) == 5
+    scheduled = [e for e in w.entries("variable") if "via schedule" in e.actor]
+    assert len(scheduled) == 1 and len(w.entries("schedule", "ran")) == 1

@@ -43,6 +43,10 @@ def run_one(ctx: ServiceContext) -> Schedule | None:
     """Claim the oldest due schedule, run it and record the outcome, all in one transaction; the schedule as
     it ended (None when nothing is due)."""
     now = ctx.clock()
+    with ctx.storage.read() as rtx:  # the poll: a read, so an idle SQLite server never takes the write lock
+        due = store.next_due_at(rtx)
+    if due is None or due > now:
+        return None
     with in_transaction(ctx) as (tx, inner, sink):
         claimed = store.claim_due(tx, now)
         if claimed is None:
