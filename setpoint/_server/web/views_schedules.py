@@ -17,12 +17,25 @@ from setpoint._server.services.schedules import rollouts
 from setpoint._server.services.schedules import service as schedules
 from setpoint._server.storage import schedules as store
 from setpoint._server.web import targeting_form
-from setpoint._server.web.render import Page, field, page
+from setpoint._server.web.render import Page, field, page, templates
 
 router = APIRouter(include_in_schema=False)
 Current = Annotated[Page, Depends(page)]
 
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
+
+
+def duration(seconds: int) -> str:
+    """``90`` -> ``1 min 30 s``, ``3600`` -> ``1 h``, ``172800`` -> ``2 days``."""
+    parts = []
+    for name, size in (("days", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {'day' if name == 'days' and count == 1 else name}")
+    return " ".join(parts) or "0 s"
+
+
+templates.env.filters["duration"] = duration
 
 
 def parse_when(form: FormData, name: str) -> datetime:
