@@ -123,3 +123,40 @@ def test_progressive_rollout_panel_start_pause_abort(browser: Browser, live: Liv
         assert "search" in page.locator("main").inner_text()
     finally:
         page.context.close()
+
+
+def test_hostile_schedule_forms_get_a_message_and_store_nothing(page: Page, live: LiveServer) -> None:
+    project_id = _variable(live, "hostile")
+    page.goto(f"{live.url}/p/default/variables/hostile/targeting")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    huge = page.request.post(f"{live.url}/p/default/scheduled/99999999999999/cancel", form={"csrf_token": token})
+    assert huge.status == 422 and "between 1 and" in huge.text()
+    good = {
+        "csrf_token": token,
+        "label": "canary",
+        "from": "10",
+        "to": "50",
+        "steps": "2",
+        "every": "1",
+        "unit": "hours",
+    }
+    for bad in (
+        {"from": "NaN"},
+        {"to": "1e400"},
+        {"steps": "1e400"},
+        {"every": "1e300"},
+        {"unit": "weeks"},
+        {"to": "x"},
+    ):
+        answer = page.request.post(f"{live.url}/p/default/variables/hostile/progressive-rollout", form={**good, **bad})
+        assert answer.status == 422, (bad, answer.status)
+        assert "form-error" in answer.text()
+    for when in ("tomorrow", "", "2020-01-01T00:00:00"):
+        answer = page.request.post(
+            f"{live.url}/p/default/variables/hostile/targeting/schedule",
+            form={"csrf_token": token, "weight:stable": "50", "schedule_at_local": when},
+        )
+        assert answer.status == 422, (when, answer.status)
+    unknown = page.request.post(f"{live.url}/p/default/variables/hostile/progressive-rollout/explode", form=good)
+    assert unknown.status == 422
+    assert schedules.list_for(live.ctx, project_id, variable="hostile") == []

@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from setpoint._server.services.errors import InvalidError, ServiceError
+from setpoint._server.services.input_limits import check_db_int
 from setpoint._server.services.schedules import rollouts
 from setpoint._server.services.schedules import service as schedules
 from setpoint._server.storage import schedules as store
@@ -99,6 +100,7 @@ async def cancel(current: Current, schedule_id: int) -> Response:
     """Cancel a pending scheduled change."""
     await current.form()
     try:
+        check_db_int(schedule_id, "schedule")
         await run_in_threadpool(schedules.cancel, current.ctx, current.project.id, schedule_id, current.session.actor)
     except ServiceError as exc:
         return await run_in_threadpool(_scheduled_page, current, exc.message, exc.status_code)

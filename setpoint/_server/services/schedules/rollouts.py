@@ -223,8 +223,8 @@ def _control(ctx: ServiceContext, project_id: int, rollout_id: int, actor: str, 
         rollout = _reload(tx, rollout)
         allowed = {"paused": (store.ACTIVE,), "resumed": (store.PAUSED,), "aborted": store.UNFINISHED}[action]
         if rollout.state not in allowed:
-            verb = action.removesuffix("d").removesuffix("e")
-            raise ConflictError(f"progressive rollout {rollout_id} is {rollout.state}; it cannot be {action} ({verb})")
+            which = {"paused": "an active one", "resumed": "a paused one", "aborted": "an active or paused one"}[action]
+            raise ConflictError(f"progressive rollout #{rollout_id} is {rollout.state}; only {which} can be {action}")
         before = rollout_json(rollout, _pending(tx, rollout))
         store.cancel_pending_of_rollout(tx, rollout.id)
         if action == "resumed":
