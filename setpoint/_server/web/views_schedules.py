@@ -74,7 +74,7 @@ def _scheduled_page(current: Page, error: str = "", status_code: int = 200) -> R
     found = schedules.list_for(current.ctx, current.project.id)
     rows = [(s, schedules.describe(s), schedules.is_late(s.late_seconds)) for s in found]
     active = [
-        rollouts.rollout_json(r)
+        rollouts.rollout_json(*rollouts.get(current.ctx, current.project.id, r.id))
         for r in rollouts.list_for(current.ctx, current.project.id)
         if r.state in store.UNFINISHED
     ]
