@@ -131,7 +131,7 @@ def test_hostile_schedule_forms_get_a_message_and_store_nothing(page: Page, live
     token = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
     huge = page.request.post(f"{live.url}/p/default/scheduled/99999999999999/cancel", form={"csrf_token": token})
     assert huge.status == 422 and "between 1 and" in huge.text()
-    good = {
+    good: dict[str, str | float | bool] = {
         "csrf_token": token,
         "label": "canary",
         "from": "10",
