@@ -11,6 +11,7 @@ import pytest
 
 from setpoint._server.services import editing, lifecycle
 from setpoint._server.services.context import ServiceContext
+from setpoint._server.storage import schedules as store
 from tests.server.conftest import BACKENDS
 from tests.server.people_support import make_person
 from tests.server.support import Project, ServerProcess, make_project
@@ -116,3 +117,39 @@ def test_roles_bad_input_and_other_projects(server: ServerProcess, server_ctx: S
             "/v1/variables/feature/progressive-rollout/", json={**rollout, "steps": 0}, headers=project.headers()
         )
         assert bad.status_code == 422
+
+
+def test_work_due_while_the_server_was_down_runs_when_it_is_back_marked_late(
+    server: ServerProcess, server_ctx: ServiceContext
+) -> None:
+    project = make_project(server_ctx)
+    _variable(server_ctx, project)
+    server.stop()
+    try:  # while no server runs, a change comes due (written as the server would have stored it an hour ago)
+        with server_ctx.storage.write() as tx:
+            missed = store.add_schedule(
+                tx,
+                project.id,
+                "feature",
+                "move_label",
+                {"label": "stable", "target": {"target_type": "version", "version": 2}},
+                datetime.now(UTC) - timedelta(minutes=5),
+                "tests",
+                datetime.now(UTC) - timedelta(hours=1),
+            )
+    finally:
+        server.start()
+    with server.client(project) as client:
+
+        def ran() -> bool:
+            return bool(client.get(f"/v1/schedules/{missed.id}/").json()["state"] != "pending")
+
+        _wait(ran)
+        after = client.get(f"/v1/schedules/{missed.id}/").json()
+        assert after["state"] == "done" and after["late"] is True and after["late_seconds"] >= 300
+        labels = client.get("/v1/variables/feature/").json()["labels"]
+        assert labels["stable"]["version"] == 2
+        [entry] = [
+            e for e in client.get("/v1/audit/").json() if e["entity_type"] == "schedule" and e["action"] == "ran"
+        ]
+        assert entry["after"]["late"] is True and entry["after"]["id"] == missed.id
