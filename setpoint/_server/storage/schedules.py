@@ -222,6 +222,16 @@ def finish_schedule(
     _conn(tx).execute(sa.update(t.schedules).where(t.schedules.c.id == schedule_id).values(**values))
 
 
+def lock_pending_of_rollout(tx: WriteTx, rollout_id: int) -> None:
+    """Lock a rollout's pending steps (PostgreSQL), waiting for a runner that claimed one: taken before the
+    rollout's own row, in the order the runner takes them (schedule, rollout, variable), so no deadlock."""
+    if _dialect(tx) != "postgresql":
+        return
+    c = t.schedules.c
+    stmt = sa.select(c.id).where(c.rollout_id == rollout_id, c.state == PENDING).with_for_update()
+    _conn(tx).execute(stmt).all()
+
+
 def cancel_pending_of_rollout(tx: WriteTx, rollout_id: int) -> list[int]:
     """Cancel a rollout's pending steps; their ids."""
     c = t.schedules.c

@@ -216,6 +216,7 @@ def list_for(ctx: ServiceContext, project_id: int, *, variable: str | None = Non
 def _control(ctx: ServiceContext, project_id: int, rollout_id: int, actor: str, action: str) -> ProgressiveRollout:
     now = ctx.clock()
     with ctx.storage.write() as tx:
+        store.lock_pending_of_rollout(tx, rollout_id)  # first, as the runner: schedule, rollout, variable
         rollout = store.get_rollout(tx, project_id, rollout_id, lock=True)
         if rollout is None:
             raise NotFoundError(f"progressive rollout {rollout_id} does not exist in this project")
