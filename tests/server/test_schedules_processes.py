@@ -1,5 +1,6 @@
-"""Two ``setpoint serve`` processes on one PostgreSQL database run every due piece of scheduled work exactly
-once (claims with ``FOR UPDATE SKIP LOCKED``): counted in the schedules' states and the audit."""
+"""Two ``setpoint serve`` processes on one PostgreSQL database (claims with ``FOR UPDATE SKIP LOCKED``), and
+``setpoint serve --workers 2`` on SQLite (one writer at a time), run every due piece of scheduled work exactly
+once: counted in the schedules' states and the audit."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from setpoint._server.storage import open_storage
 from setpoint._server.storage import schedules as store
 from tests.server.support import ServerProcess, make_project
 from tests.server.test_schedules_api import _variable, _wait
-
-pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
@@ -48,6 +47,7 @@ def two_servers(database_url: str, tmp_path: Path) -> Iterator[tuple[ServerProce
             server.stop()
 
 
+@pytest.mark.postgres
 def test_two_processes_on_one_postgresql_run_each_due_piece_of_work_exactly_once(
     two_servers: tuple[ServerProcess, ServerProcess], database_url: str
 ) -> None:
@@ -103,3 +103,42 @@ def test_two_processes_on_one_postgresql_run_each_due_piece_of_work_exactly_once
         assert len(scheduled_changes) == 70
     finally:
         storage.dispose()
+
+
+def test_two_workers_on_sqlite_run_each_due_piece_of_work_exactly_once(tmp_path: Path) -> None:
+    server = ServerProcess(database_url="", data_dir=tmp_path, extra_args=["--workers", "2"])
+    server.start()
+    storage = open_storage(f"sqlite:///{tmp_path / 'setpoint.db'}")
+    ctx = ServiceContext(storage=storage, sink=ChangeSink(origin="tests"))
+    try:
+        assert "2 worker processes" in server.log()
+        project = make_project(ctx, f"twice-{uuid.uuid4().hex[:8]}")
+        _variable(ctx, project, "v")
+        now = datetime.now(UTC)
+        with storage.write() as tx:
+            ids = [
+                store.add_schedule(
+                    tx,
+                    project.id,
+                    "v",
+                    "set_weights",
+                    {"weights": {"stable": round(1 - i / 100, 2), "canary": round(i / 100, 2)}},
+                    now - timedelta(seconds=1),
+                    "tests",
+                    now,
+                ).id
+                for i in range(40)
+            ]
+
+        def finished() -> bool:
+            with storage.read() as rtx:
+                return not store.list_schedules(rtx, project.id, states=(store.PENDING,), limit=1)
+
+        _wait(finished, timeout=120)
+        entries = audit.history(ctx, project.id, limit=2000)
+        ran = Counter(e.after["id"] for e in entries if e.entity_type == "schedule" and e.action == "ran")
+        assert sorted(ran) == sorted(ids) and set(ran.values()) == {1}
+        assert len([e for e in entries if e.entity_type == "variable" and "via schedule" in e.actor]) == 40
+    finally:
+        storage.dispose()
+        server.stop()
