@@ -413,3 +413,95 @@ def test_a_crash_before_the_commit_applies_nothing_and_the_work_stays_pending(
     assert len(w.changes) == 5
     scheduled = [e for e in w.entries("variable") if "via schedule" in e.actor]
     assert len(scheduled) == 1 and len(w.entries("schedule", "ran")) == 1
+
+
+def _review_on(w: World, *, all_targeting: bool = False) -> str:
+    """Review on (protected labels by default), ``production`` on version 1 (set by the admin) and a second
+    editor, Rita; her actor."""
+    from setpoint._server.services.change_requests import service as review
+    from setpoint._server.storage.change_requests import ReviewSettings
+
+    editing.set_label(w.ctx, w.project_id, "feature", "production", LabelTarget("version", version=1), w.ada)
+    settings = ReviewSettings(protected_labels=not all_targeting, all_targeting=all_targeting)
+    review.set_settings(w.ctx, w.project_id, settings, w.ada)
+    with w.ctx.storage.write() as tx:
+        rita = tx.create_admin_user(f"rita-{uuid.uuid4().hex[:8]}@example.com", None, name="Rita")
+        tx.set_membership(w.project_id, rita.id, "editor")
+    return actors.person(rita.id, "Rita")
+
+
+def _production(w: World) -> int | None:
+    with w.ctx.storage.read() as tx:
+        variable = tx.get_variable(w.project_id, "feature")
+        assert variable is not None
+        return next(lb.target.version for lb in tx.list_labels(variable.id) if lb.name == "production")
+
+
+@on_both
+def test_an_approved_change_request_is_applied_by_its_schedule(world: World) -> None:
+    from setpoint._server.services.change_requests import service as review
+
+    w = world
+    rita = _review_on(w)
+    move = {"label": "production", "target": {"target_type": "version", "version": 2}}
+    with pytest.raises(ConflictError, match=r"needs review.*scheduled changes are not reviewed"):
+        schedules.create(w.ctx, w.project_id, "feature", "move_label", move, T0 + HOUR, w.ed)
+    request = review.create(w.ctx, w.project_id, w.ed, "feature", labels={"production": {"version": 2}})
+    apply = {"request_id": request.id}
+    with pytest.raises(ConflictError, match=f"#{request.id} is open; schedule its apply once it is approved"):
+        schedules.create(w.ctx, w.project_id, "", "apply_change_request", apply, T0 + HOUR, w.ed)
+    with pytest.raises(NotFoundError):
+        schedules.create(w.ctx, w.project_id, "", "apply_change_request", {"request_id": 99999}, T0 + HOUR, w.ed)
+    review.approve(w.ctx, w.project_id, request.id, rita)
+    scheduled = schedules.create(w.ctx, w.project_id, "", "apply_change_request", apply, T0 + HOUR, w.ed)
+    assert scheduled.variable == "feature"
+    assert review.get_request(w.ctx, w.project_id, request.id)[0].state == "approved"  # the dry run left it
+    assert _production(w) == 1
+    assert w.run() == []
+    w.clock.advance(HOUR)
+    [done] = w.run()
+    assert done.state == "done", done.error
+    assert _production(w) == 2
+    assert review.get_request(w.ctx, w.project_id, request.id)[0].state == "applied"
+    [change] = [e for e in w.entries("variable") if e.action == "apply_change_request"]
+    assert change.actor.startswith(f"{w.ed} via schedule {scheduled.id} applying change request #{request.id}")
+    assert change.user_id == w.ed_id
+
+
+@on_both
+def test_a_scheduled_apply_of_a_request_gone_stale_fails_and_the_request_is_marked_stale(world: World) -> None:
+    from setpoint._server.services.change_requests import service as review
+
+    w = world
+    rita = _review_on(w)
+    request = review.create(w.ctx, w.project_id, w.ed, "feature", labels={"production": {"version": 2}})
+    review.approve(w.ctx, w.project_id, request.id, rita)
+    schedules.create(w.ctx, w.project_id, "", "apply_change_request", {"request_id": request.id}, T0 + HOUR, w.ed)
+    editing.set_targeting(w.ctx, w.project_id, "feature", {"labels": {"stable": 0.5}}, [], w.ada)  # meanwhile
+    w.clock.advance(HOUR)
+    [failed] = w.run()
+    assert failed.state == "failed" and "stale" in (failed.error or "")
+    assert _production(w) == 1  # never silently merged
+    assert review.get_request(w.ctx, w.project_id, request.id)[0].state == "stale"  # kept, as a direct apply would
+    assert len(w.entries("schedule", "failed")) == 1
+
+
+@on_both
+def test_review_turned_on_after_scheduling_makes_the_run_fail_with_how_to_proceed(world: World) -> None:
+    w = world
+    weights = {"weights": {"stable": 0.5, "canary": 0.5}}
+    schedule = schedules.create(w.ctx, w.project_id, "feature", "set_weights", weights, T0 + HOUR, w.ed)
+    rollout = rollouts.start(w.ctx, w.project_id, "feature", "canary", 0.1, 0.5, 2, HOUR, w.ed, start_at=T0 + HOUR)
+    _review_on(w, all_targeting=True)
+    w.clock.advance(HOUR)
+    finished = {s.kind: s for s in w.run()}
+    assert finished["set_weights"].id == schedule.id and finished["set_weights"].state == "failed"
+    assert "needs review" in (finished["set_weights"].error or "")
+    assert "apply_change_request" in (finished["set_weights"].error or "")
+    assert finished["rollout_step"].state == "failed"
+    assert rollouts.get(w.ctx, w.project_id, rollout.id)[0].state == "paused"
+    assert w.rollout() == {"stable": 1.0}
+    # and a rollout is refused when it starts, not at its first step
+    rollouts.abort(w.ctx, w.project_id, rollout.id, w.ada)
+    with pytest.raises(ConflictError, match="needs review"):
+        rollouts.start(w.ctx, w.project_id, "feature", "canary", 0.1, 0.5, 2, HOUR, w.ed)

@@ -3,8 +3,9 @@
 Scheduled work must commit together with the bookkeeping of its schedule (claimed, done or failed), so that a
 crash can never apply a change twice. The service functions (``editing.set_label``, a change request's apply,
 ...) open their own transaction with ``ctx.storage.write()``; :func:`in_transaction` gives them a context
-whose storage hands out the open transaction instead, and whose change sink holds back the "applied" signal
-until the outer transaction has committed (:meth:`DeferredSink.flush`).
+whose storage hands out a savepoint of the open transaction instead (so each of their "transactions" is still
+all or nothing, and what they commit is committed with the outer transaction), and whose change sink holds back
+the "applied" signal until the outer transaction has committed (:meth:`DeferredSink.flush`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import replace
 from setpoint._server.services.changes import Change, ChangeSink
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.storage import ReadTx, Storage, WriteTx
+from setpoint._server.storage.sql_read import SqlReadTx
 from setpoint._server.storage.usage import UsageStore
 
 
@@ -36,8 +38,11 @@ class TxStorage(Storage):
 
     @contextmanager
     def write(self) -> Iterator[WriteTx]:
-        """The open transaction (an exception propagates to its owner, who rolls back)."""
-        yield self._tx
+        """A savepoint of the open transaction: released when the block ends, rolled back on an exception, so a
+        service's "transaction" keeps its meaning (all or nothing) inside the outer one."""
+        assert isinstance(self._tx, SqlReadTx)
+        with self._tx.conn.begin_nested():
+            yield self._tx
 
     def migrate(self) -> None:
         """Not available inside a transaction."""

@@ -38,6 +38,7 @@ from setpoint._server.services.errors import ConflictError, InvalidError, NotFou
 from setpoint._server.services.schedules import service as schedules
 from setpoint._server.storage import WriteTx
 from setpoint._server.storage import schedules as store
+from setpoint._server.storage.records import Label
 from setpoint._server.storage.schedules import ProgressiveRollout, Schedule
 
 MAX_STEPS = 100
@@ -93,6 +94,11 @@ def rollout_json(rollout: ProgressiveRollout, pending: Schedule | None = None) -
 
 def _event(rollout: ProgressiveRollout, pending: Schedule | None = None, **extra: Any) -> dict[str, Any]:
     return {**rollout_json(rollout, pending), "late": False, **extra}
+
+
+def _labels(ctx: ServiceContext, variable_id: int) -> list[Label]:
+    with ctx.storage.read() as tx:
+        return tx.list_labels(variable_id)
 
 
 def _pending(tx: WriteTx, rollout: ProgressiveRollout) -> Schedule | None:
@@ -158,6 +164,14 @@ def start(
         raise InvalidError("start_weight and target_weight are equal: there is nothing to roll out")
     now = ctx.clock()
     due = now if start_at is None else schedules.check_due(ctx, start_at)
+    with ctx.storage.read() as rtx:
+        found = rtx.get_variable(project_id, variable)
+    if found is not None and label in {lb.name for lb in _labels(ctx, found.id)}:
+        # Step 0 made now in a transaction that is rolled back: protected labels and review are refused at once.
+        labels = dict(found.fields.rollout.get("labels") or {})
+        first = {**found.fields.rollout, "labels": reweigh(labels, label, start_weight)}
+        payload = {"rollout": first, "overrides": list(found.fields.overrides)}
+        schedules.dry_run(ctx, project_id, variable, "set_targeting", payload, actor)
     with ctx.storage.write() as tx:
         current = editing.require(tx, project_id, variable)  # locks the variable: one start at a time per variable
         if label not in {lb.name for lb in tx.list_labels(current.id)}:

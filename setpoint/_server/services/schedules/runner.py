@@ -4,9 +4,10 @@ Each due schedule is claimed, run and marked done (or failed) in ONE write trans
 lock (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so other server processes skip the row; SQLite has a single
 writer), the change is made in the same transaction through :mod:`intx`, and the schedule's new state commits
 with it. A crash before the commit leaves the schedule pending and nothing applied; after it, the schedule is
-done: a change is never applied twice. A change that fails is rolled back to a savepoint and the failure is
-recorded instead. Work that was due while no server ran is run when one starts, and marked late (by how
-much) in the schedule, its audit entry and the UI.
+done: a change is never applied twice. A change that fails is rolled back to a savepoint (the service's own
+"transaction", see :mod:`intx`; a whole progressive-rollout step) and the failure is recorded instead.
+Work that was due while no server ran is run when one starts, and marked late (by how much) in the schedule,
+its audit entry and the UI.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from sqlalchemy.engine import NestedTransaction
 
 from setpoint._server.services import audit
 from setpoint._server.services.context import ServiceContext
-from setpoint._server.services.errors import ServiceError
 from setpoint._server.services.people import actors
 from setpoint._server.services.schedules import rollouts
 from setpoint._server.services.schedules import service as schedules
@@ -55,22 +55,24 @@ def run_one(ctx: ServiceContext) -> Schedule | None:
         late = schedules.late_seconds(claimed.due_at, now)
         error: str | None = None
         skipped = False
+        step = claimed.kind == schedules.ROLLOUT_STEP
         try:
-            with _savepoint(tx):
-                if claimed.kind == schedules.ROLLOUT_STEP:
+            if step:  # a step is all or nothing: the change and the rollout's bookkeeping
+                with _savepoint(tx):
                     rollouts.run_step(inner, tx, claimed, actor, now)
-                else:
-                    schedules.require_author_role(tx, claimed.project_id, claimed.created_by)
-                    schedules.apply_kind(
-                        inner, claimed.project_id, claimed.variable, claimed.kind, claimed.payload, actor
-                    )
+            else:
+                # Each transaction of the service is a savepoint of this one: what it would have committed on
+                # its own (e.g. a change request marked stale before its apply is refused) is kept.
+                schedules.require_author_role(tx, claimed.project_id, claimed.created_by)
+                schedules.apply_kind(inner, claimed.project_id, claimed.variable, claimed.kind, claimed.payload, actor)
         except rollouts.StepSkippedError:
             skipped = True
             sink.discard()
         except Exception as exc:
-            sink.discard()
+            if step:
+                sink.discard()
             error = schedules.error_message(exc)
-            if not isinstance(exc, ServiceError):
+            if error.startswith("internal error"):
                 log.exception("scheduled work %s failed", claimed.id)
         state = store.CANCELLED if skipped else store.FAILED if error else store.DONE
         store.finish_schedule(tx, claimed.id, state, ran_at=None if skipped else now, late_seconds=late, error=error)

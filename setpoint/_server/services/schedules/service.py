@@ -17,13 +17,13 @@ at that moment: someone demoted below editor, or deactivated, makes the run fail
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from setpoint._server.services import audit, editing
+from setpoint._server.services.change_requests.review import ReviewRequired
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.errors import ConflictError, InvalidError, NotFoundError, ServiceError
 from setpoint._server.services.people import actors
@@ -202,10 +202,8 @@ def apply_kind(
     elif kind == "set_targeting":
         editing.set_targeting(ctx, project_id, variable, payload["rollout"], payload["overrides"], actor)
     elif kind == "apply_change_request":
-        try:  # built in parallel (issue 13): imported when first needed
-            change_requests = importlib.import_module("setpoint._server.services.change_requests.service")
-        except ImportError:
-            raise InvalidError("this server has no change requests; a change request cannot be applied") from None
+        from setpoint._server.services.change_requests import service as change_requests
+
         change_requests.apply_request(ctx, project_id, int(payload["request_id"]), actor)
     else:
         raise InvalidError(f"unknown kind {kind!r}")
@@ -215,12 +213,17 @@ class _DryRunError(Exception):
     pass
 
 
-def _dry_run(
+NOT_REVIEWED = (
+    "scheduled changes are not reviewed: make the change now to open a change request, and once it is approved "
+    "schedule its apply (kind apply_change_request)"
+)
+
+
+def dry_run(
     ctx: ServiceContext, project_id: int, variable: str, kind: str, payload: dict[str, Any], actor: str
 ) -> None:
-    """Make the change in a transaction that is rolled back: what would be refused now is refused at once."""
-    if kind == "apply_change_request":
-        return  # a request is checked (approved, not stale) when it is applied
+    """Make the change in a transaction that is rolled back: what would be refused now is refused at once
+    (a change that needs review: 409 saying how to schedule it through a change request)."""
     try:
         with in_transaction(ctx) as (_tx, inner, sink):
             apply_kind(inner, project_id, variable, kind, payload, actor)
@@ -228,6 +231,8 @@ def _dry_run(
             raise _DryRunError
     except _DryRunError:
         pass
+    except ReviewRequired as signal:
+        raise ConflictError(f"{signal}; {NOT_REVIEWED}") from None
 
 
 # --- API ------------------------------------------------------------------------------------------------------
@@ -249,15 +254,30 @@ def create(
         )
     clean = check_payload(kind, payload)
     due = check_due(ctx, due_at)
-    if kind != "apply_change_request" or variable:
-        with ctx.storage.read() as rtx:
-            if rtx.get_variable(project_id, variable) is None:
-                raise NotFoundError(f"variable {variable!r} does not exist in this project")
-    _dry_run(ctx, project_id, variable, kind, clean, actor)
+    if kind == "apply_change_request":
+        variable = _request_variable(ctx, project_id, int(clean["request_id"]), variable)
+    with ctx.storage.read() as rtx:
+        if rtx.get_variable(project_id, variable) is None:
+            raise NotFoundError(f"variable {variable!r} does not exist in this project")
+    dry_run(ctx, project_id, variable, kind, clean, actor)
     with ctx.storage.write() as tx:
         schedule = store.add_schedule(tx, project_id, variable, kind, clean, due, actor, ctx.clock())
         audit.record(tx, project_id, actor, "scheduled", "schedule", variable, None, schedule_json(schedule))
     return schedule
+
+
+def _request_variable(ctx: ServiceContext, project_id: int, request_id: int, variable: str) -> str:
+    """The variable of an approved change request (404 when it does not exist, 409 unless approved: its apply is
+    scheduled once it is approved; it is checked again, approved and fresh, when it runs)."""
+    from setpoint._server.services.change_requests import service as change_requests
+    from setpoint._server.storage.change_requests import APPROVED
+
+    request, _comments = change_requests.get_request(ctx, project_id, request_id)
+    if variable and variable != request.variable:
+        raise InvalidError(f"change request #{request_id} changes {request.variable!r}, not {variable!r}")
+    if request.state != APPROVED:
+        raise ConflictError(f"change request #{request_id} is {request.state}; schedule its apply once it is approved")
+    return request.variable
 
 
 def get(ctx: ServiceContext, project_id: int, schedule_id: int) -> Schedule:
@@ -307,4 +327,6 @@ def error_message(exc: BaseException) -> str:
     """What a failed run says."""
     if isinstance(exc, ServiceError):
         return exc.message
+    if isinstance(exc, ReviewRequired):  # review was turned on (or the label protected) after it was scheduled
+        return f"{exc}; {NOT_REVIEWED}"
     return f"internal error ({type(exc).__name__}); see the server log"
