@@ -5,6 +5,7 @@ server's runner; start, pause and abort a progressive rollout from the Targeting
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -13,7 +14,9 @@ import pytest
 
 from setpoint._server.services import editing, keys, lifecycle
 from setpoint._server.services.schedules import service as schedules
+from setpoint._server.storage.records import LabelTarget
 from tests.manage.live import LiveServer
+from tests.server.people_support import PASSWORD, make_person
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -160,3 +163,76 @@ def test_hostile_schedule_forms_get_a_message_and_store_nothing(page: Page, live
     unknown = page.request.post(f"{live.url}/p/default/variables/hostile/progressive-rollout/explode", form=good)
     assert unknown.status == 422
     assert schedules.list_for(live.ctx, project_id, variable="hostile") == []
+
+
+def _log_in_as(browser: Browser, live: LiveServer, email: str) -> Page:
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, timezone_id=ZONE)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto(f"{live.url}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/variables")
+    return page
+
+
+def test_propose_approve_then_schedule_the_apply(browser: Browser, live: LiveServer) -> None:
+    """The change-request journey (propose as one person, approve as another) ending in a scheduled apply."""
+    from setpoint._server.services.change_requests import service as review
+    from setpoint._server.storage.change_requests import ReviewSettings
+
+    tag = uuid.uuid4().hex[:6]
+    project_id = _variable(live, f"pricing_{tag}")
+    name = f"pricing_{tag}"
+    editing.set_label(live.ctx, project_id, name, "production", LabelTarget("version", version=1), "tests")
+    review.set_settings(live.ctx, project_id, ReviewSettings(protected_labels=True), "tests")
+    author = make_person(live.ctx, f"Ann {tag}", project="default", role="editor")
+    reviewer = make_person(live.ctx, f"Rob {tag}", project="default", role="editor")
+    ann = _log_in_as(browser, live, author.email)
+    rob = _log_in_as(browser, live, reviewer.email)
+    try:
+        # Ann moves production: it becomes a change request
+        ann.goto(f"{live.url}/p/default/variables/{name}")
+        ann.get_by_label("Label", exact=True).select_option("production")
+        ann.get_by_label("Points at").select_option("version:2")
+        ann.get_by_role("button", name="Move label").click()
+        ann.wait_for_url("**/change-requests/*")
+        request_url = ann.url.split("?")[0]
+        # (her page offers no scheduled apply before approval)
+        assert ann.locator("[data-schedule-apply]").count() == 0
+        # Rob approves
+        rob.goto(request_url)
+        rob.get_by_role("button", name="Approve", exact=True).click()
+        assert rob.locator("[data-request-state]").inner_text() == "approved"
+        # Ann schedules its apply a few seconds from now, in her (New York) time
+        ann.goto(request_url)
+        due = (datetime.now(UTC) + timedelta(seconds=6)).replace(microsecond=0)
+        ann.get_by_label("Or apply it later, at (your time)").fill(
+            due.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M:%S")
+        )
+        ann.get_by_role("button", name="Schedule apply").click()
+        assert "Its apply is scheduled" in ann.locator(".alert-ok").inner_text()
+        assert ann.locator("[data-request-state]").inner_text() == "approved"  # not applied yet
+        [pending] = schedules.list_for(live.ctx, project_id, variable=name)
+        assert pending.kind == "apply_change_request" and pending.due_at == due
+        ann.get_by_role("link", name="Scheduled", exact=True).click()
+        row = ann.locator(f"[data-schedule-id='{pending.id}']")
+        assert row.get_attribute("data-state") == "pending"
+        assert "Apply change request #" in row.inner_text()
+        deadline = time.monotonic() + 60
+        while row.get_attribute("data-state") != "done":
+            assert time.monotonic() < deadline, "the scheduled apply did not run"
+            time.sleep(1)
+            ann.reload()
+        ann.goto(request_url)
+        assert ann.locator("[data-request-state]").inner_text() == "applied"
+        assert "via schedule" in ann.locator("main").inner_text()
+        with live.ctx.storage.read() as tx:
+            variable = tx.get_variable(project_id, name)
+            assert variable is not None
+            production = next(lb for lb in tx.list_labels(variable.id) if lb.name == "production")
+        assert production.target.version == 2
+    finally:
+        ann.context.close()
+        rob.context.close()

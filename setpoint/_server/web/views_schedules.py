@@ -142,6 +142,14 @@ async def schedule_targeting(current: Current, name: str) -> Response:
     )
 
 
+def schedule_apply(current: Page, form: FormData, request_id: int) -> None:
+    """Schedule the apply of an approved change request for the form's ``apply_at`` (the request page's form)."""
+    when = parse_when(form, "apply_at")
+    payload = {"request_id": request_id}
+    schedules.create(current.ctx, current.project.id, "", "apply_change_request", payload, when, current.session.actor)
+    _wake(current)
+
+
 def _wake(current: Page) -> None:
     from setpoint._server.api.deps import server_state
 
