@@ -211,7 +211,7 @@ def test_propose_approve_then_schedule_the_apply(browser: Browser, live: LiveSer
         ann.get_by_label("Or apply it later, at (your time)").fill(
             due.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M:%S")
         )
-        ann.get_by_role("button", name="Schedule apply").click()
+        ann.locator("[data-schedule-apply]").get_by_role("button", name="Schedule").click()
         assert "Its apply is scheduled" in ann.locator(".alert-ok").inner_text()
         assert ann.locator("[data-request-state]").inner_text() == "approved"  # not applied yet
         [pending] = schedules.list_for(live.ctx, project_id, variable=name)
