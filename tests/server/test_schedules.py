@@ -505,3 +505,45 @@ def test_review_turned_on_after_scheduling_makes_the_run_fail_with_how_to_procee
     rollouts.abort(w.ctx, w.project_id, rollout.id, w.ada)
     with pytest.raises(ConflictError, match="needs review"):
         rollouts.start(w.ctx, w.project_id, "feature", "canary", 0.1, 0.5, 2, HOUR, w.ed)
+
+
+@on_both
+def test_scheduled_work_reaches_webhooks_as_events_written_with_the_run(world: World) -> None:
+    from setpoint._server.services.webhooks import service as webhooks
+
+    w = world
+    hook = webhooks.create_webhook(
+        w.ctx,
+        w.project_id,
+        w.ada,
+        url="http://127.0.0.1:9/hook",
+        events_wanted=["rollout.started", "rollout.step", "rollout.completed", "schedule.ran", "schedule.failed"],
+        allow_private=True,
+    )
+    rollouts.start(w.ctx, w.project_id, "feature", "canary", 0.5, 1.0, 1, HOUR, w.ed)
+    move = {"label": "stable", "target": {"target_type": "version", "version": 2}}
+    moved = schedules.create(w.ctx, w.project_id, "feature", "move_label", move, T0 + HOUR, w.ed)
+    with w.ctx.storage.write() as tx:
+        val = tx.create_admin_user(f"val-{uuid.uuid4().hex[:8]}@example.com", None, name="Val")
+        tx.set_membership(w.project_id, val.id, "editor")
+    half = {"weights": {"stable": 0.5}}
+    gone = schedules.create(
+        w.ctx, w.project_id, "feature", "set_weights", half, T0 + HOUR, actors.person(val.id, "Val")
+    )
+    with w.ctx.storage.write() as tx:
+        tx.set_membership(w.project_id, val.id, "viewer")  # so her change fails when it runs
+    w.run()
+    w.clock.advance(HOUR)
+    w.run()
+    sent = list(reversed(webhooks.deliveries(w.ctx, w.project_id, hook.id)))
+    assert [d.event_type for d in sent] == [
+        "rollout.started",
+        "rollout.step",
+        "schedule.ran",  # the three due at T0 + 1h, in the order they were scheduled
+        "schedule.failed",
+        "rollout.step",
+        "rollout.completed",
+    ]
+    ran = json.loads(sent[2].body)["data"]
+    assert ran["after"]["id"] == moved.id and "via schedule" in json.dumps(ran)
+    assert json.loads(sent[3].body)["data"]["after"]["id"] == gone.id
