@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from setpoint._server.services import types as type_service  # noqa: E402
 from setpoint._server.services.bootstrap import bootstrap  # noqa: E402
 from setpoint._server.services.context import ServiceContext  # noqa: E402
 from setpoint._server.services.models import VariableTypeIn  # noqa: E402
+from setpoint._server.services.schedules import rollouts  # noqa: E402
+from setpoint._server.services.schedules import service as schedules  # noqa: E402
 from setpoint._server.services.segments import service as segments  # noqa: E402
 from setpoint._server.settings import Settings  # noqa: E402
 from setpoint._server.storage.records import LabelTarget  # noqa: E402
@@ -128,6 +131,11 @@ def seed(ctx: ServiceContext, project_id: int) -> None:
     lifecycle.create_variable(
         ctx, project_id, "welcome_message", actor, kind="text", description="Greeting shown in the chat widget"
     )
+    # scheduled work: a progressive rollout of the flag (its first step runs when the server starts) and a change
+    rollouts.start(ctx, project_id, "new_checkout_flow", "on", 0.25, 1.0, 3, timedelta(hours=4), actor)
+    move = {"label": "generous", "target": {"target_type": "version", "version": 1}}
+    tomorrow = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    schedules.create(ctx, project_id, "max_tokens", "move_label", move, tomorrow, actor)
 
 
 def seed_people(ctx: ServiceContext, project_id: int) -> None:
@@ -245,6 +253,7 @@ def main() -> None:
                 shot("segments", f"{p}/segments/beta-testers")
                 shot("simulator", f"{p}/simulator?key=user_42&attributes=plan%3Denterprise%0Aregion%3Deu")
                 shot("types", f"{p}/types")
+                shot("scheduled", f"{p}/scheduled")
                 shot("members", f"{p}/members")
                 shot("people", "/people")
                 page.goto(base + f"{p}/keys")

@@ -11,6 +11,7 @@ from setpoint._server.events import AuditWatcher, EventHub, PostgresListener
 from setpoint._server.services.changes import Change, ChangeSink
 from setpoint._server.services.context import ServiceContext
 from setpoint._server.services.login_throttle import LoginThrottle
+from setpoint._server.services.schedules.runner import ScheduleRunner
 from setpoint._server.services.usage.rollup import RollupJob
 from setpoint._server.services.webhooks.worker import DeliveryWorker, WorkerOptions
 from setpoint._server.settings import Settings
@@ -37,6 +38,7 @@ class ServerState:
     watcher: AuditWatcher | None = field(default=None)
     rollup: RollupJob | None = field(default=None)
     webhooks: DeliveryWorker | None = field(default=None)
+    runner: ScheduleRunner | None = field(default=None)
 
     @classmethod
     def create(cls, settings: Settings, storage: Storage) -> ServerState:
@@ -65,6 +67,11 @@ class ServerState:
             retry_window=s.webhooks_retry_window_seconds,
             log_days=s.webhooks_log_days,
         )
+
+    def wake_runner(self) -> None:
+        """Let the runner of scheduled work look for due work now."""
+        if self.runner is not None:
+            self.runner.wake()
 
     def _on_change(self, change: Change) -> None:
         if change.affects_config:
@@ -117,11 +124,13 @@ class ServerState:
 
     def start(self) -> None:
         """Start cross-process change delivery (LISTEN on PostgreSQL, audit polling on SQLite), the usage
-        rollup job and the webhook delivery worker."""
+        rollup job, the webhook delivery worker and the runner of scheduled work."""
         self.rollup = RollupJob(self.storage, self.settings)
         self.rollup.start()
         self.webhooks = DeliveryWorker(self.storage, self.webhook_options, self.ctx.clock)
         self.webhooks.start()
+        self.runner = ScheduleRunner(self.ctx)
+        self.runner.start()
         if self.storage.dialect == "postgresql" and isinstance(self.storage, SqlStorage):
             conninfo = self.storage.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             self.listener = PostgresListener(conninfo, self.ctx.sink.handle_payload, self._on_reconnect)
@@ -132,6 +141,9 @@ class ServerState:
 
     def stop(self) -> None:
         """Stop the listener, end SSE streams and finish pending ``last_used_at`` writes."""
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
         self.hub.close()
         self.keys.close()
         if self.rollup is not None:

@@ -383,3 +383,49 @@ webhook_deliveries = sa.Table(
     sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     sa.Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
 )
+
+# Progressive rollouts: raise one label's weight in a variable's default rollout from `start_weight` to
+# `target_weight` in `steps` steps, one every `interval_seconds` (each step is a `schedules` row).
+# `next_step` is the step the next run applies (0 = the start weight); `weight` the last weight applied.
+progressive_rollouts = sa.Table(
+    "progressive_rollouts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("variable", sa.String(200), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("start_weight", sa.Float, nullable=False),
+    sa.Column("target_weight", sa.Float, nullable=False),
+    sa.Column("steps", sa.Integer, nullable=False),
+    sa.Column("interval_seconds", sa.Integer, nullable=False),
+    sa.Column("next_step", sa.Integer, nullable=False),
+    sa.Column("weight", sa.Float, nullable=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    sa.Index("ix_progressive_rollouts_project_id", "project_id", "variable"),
+)
+
+# Scheduled changes: one row per piece of work (kind + JSON payload) due at `due_at` (UTC), done once by the
+# runner on behalf of `created_by`. `late_seconds`: how late it ran; `error`: why it failed.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _project_fk(),
+    sa.Column("variable", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    _ts("due_at"),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    _ts("created_at"),
+    _ts("ran_at", nullable=True),
+    sa.Column("late_seconds", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("rollout_id", sa.Integer, sa.ForeignKey("progressive_rollouts.id", ondelete="CASCADE"), nullable=True),
+    sa.Index("ix_schedules_state", "state", "due_at"),
+    sa.Index("ix_schedules_project_id", "project_id", "due_at"),
+)

@@ -19,6 +19,7 @@ from setpoint._server.web import (
     views_change_requests,
     views_people,
     views_project,
+    views_schedules,
     views_segments,
     views_targeting,
     views_usage,
@@ -82,6 +83,7 @@ def install(app: FastAPI) -> None:
         views_people.router,
         views_change_requests.router,
         views_webhooks.router,
+        views_schedules.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

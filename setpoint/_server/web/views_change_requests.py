@@ -23,6 +23,7 @@ from setpoint._server.storage.change_requests import (
     ChangeRequest,
     ReviewSettings,
 )
+from setpoint._server.web import views_schedules
 from setpoint._server.web.render import Page, field, page
 
 router = APIRouter(include_in_schema=False)
@@ -98,12 +99,14 @@ _DONE = {
     "withdraw": "Withdrawn.",
     "refresh": "Refreshed: based on the current state again; it needs a new approval.",
     "comment": "Comment added.",
+    "schedule_apply": "Its apply is scheduled: it runs at the time you chose (see Scheduled).",
 }
 
 
 @router.post("/p/{project}/change-requests/{request_id}/{action}")
 async def act(current: Current, request_id: int, action: str) -> Response:
-    """Approve, reject, apply, withdraw, refresh or comment (each checks the role and the state)."""
+    """Approve, reject, apply, withdraw, refresh, comment or schedule the apply (each checks the role and the
+    state)."""
     form = await current.form(roles.VIEWER if action == "comment" else roles.EDITOR)
     comment = field(form, "comment")
     actor = current.session.actor
@@ -116,6 +119,7 @@ async def act(current: Current, request_id: int, action: str) -> Response:
         "withdraw": lambda: cr.withdraw(ctx, pid, request_id, actor),
         "refresh": lambda: cr.refresh(ctx, pid, request_id, actor),
         "comment": lambda: cr.add_comment(ctx, pid, request_id, actor, comment),
+        "schedule_apply": lambda: views_schedules.schedule_apply(current, form, request_id),
     }
     call = calls.get(action)
     if call is None:

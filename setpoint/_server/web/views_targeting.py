@@ -16,7 +16,7 @@ from setpoint._server.services.people import roles
 from setpoint._server.services.usage import report as usage_report
 from setpoint._server.storage.change_requests import ACTIVE
 from setpoint._server.storage.usage import hour_start
-from setpoint._server.web import targeting_form
+from setpoint._server.web import targeting_form, views_schedules
 from setpoint._server.web.render import Page, field, page, revision
 
 router = APIRouter(include_in_schema=False)
@@ -45,13 +45,14 @@ def review_note(current: Page) -> str:
     )
 
 
-def _targeting_page(
+def targeting_page(
     current: Page,
     name: str,
     error: str = "",
     status_code: int = 200,
     draft: tuple[dict[str, Any], list[dict[str, Any]]] | None = None,
 ) -> Response:
+    """The Targeting tab (with ``draft``: the refused form as it was sent), its schedules and progressive rollout."""
     record = catalog.get_record(current.ctx, current.project.id, name)
     labels = catalog.list_labels(current.ctx, current.project.id, name)
     with current.ctx.storage.read() as tx:
@@ -78,13 +79,14 @@ def _targeting_page(
         error=error,
         tab="targeting",
         nav="variables",
+        **views_schedules.panel(current, name),
     )
 
 
 @router.get("/p/{project}/variables/{name}/targeting")
 async def targeting_tab(current: Current, name: str) -> Response:
     """The default rollout (percentages, code-default remainder) and the ordered override rules."""
-    return await run_in_threadpool(_targeting_page, current, name)
+    return await run_in_threadpool(targeting_page, current, name)
 
 
 @router.post("/p/{project}/variables/{name}/targeting")
@@ -109,7 +111,7 @@ async def save_targeting(current: Current, name: str) -> Response:
     except ServiceError as exc:
         # A stale edit shows the current saved state (not the refused draft), so nothing is overwritten blindly.
         shown = None if exc.status_code == 412 else draft
-        return await run_in_threadpool(_targeting_page, current, name, exc.message, _ui_status(exc), draft=shown)
+        return await run_in_threadpool(targeting_page, current, name, exc.message, _ui_status(exc), draft=shown)
     return current.redirect(f"/variables/{name}/targeting", "Targeting saved.")
 
 

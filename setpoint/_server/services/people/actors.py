@@ -3,6 +3,8 @@
 - a person: ``user:<id>:<name>``
 - an API key of a person: ``api_key:<key id>:<key name> of user:<id>:<name>``
 - a key made by the operator (``setpoint keys create``): ``api_key:<key id>:<key name>``
+- scheduled work: ``<the actor who scheduled it> via schedule <schedule id>`` (it acts with that person's role
+  when it runs)
 - anything else (``cli``, ``setpoint serve (first start)``): the operator, unrestricted.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 _ACTOR = re.compile(r"^(?:api_key:(?P<kid>\d+):(?P<kname>.*?) of )?user:(?P<uid>\d+):(?P<uname>.*)$", re.DOTALL)
 _NAME = 60  # actors are stored in 200-character columns
 _KEY = re.compile(r"^api_key:(?P<kid>\d+):(?P<kname>.*)$", re.DOTALL)
+_VIA_SCHEDULE = re.compile(r"^(?P<actor>.*) via schedule (?P<sid>\d+)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class ParsedActor:
     user_name: str | None
     key_id: int | None
     key_name: str | None
+    schedule_id: int | None = None
+    """Set when the change was made by scheduled work on behalf of the person (or key)."""
 
 
 def person(user_id: int, name: str) -> str:
@@ -37,8 +42,17 @@ def key(key_id: int, key_name: str, user_id: int | None, user_name: str | None) 
     return own if user_id is None else f"{own} of {person(user_id, user_name or '')}"
 
 
+def via_schedule(actor: str, schedule_id: int) -> str:
+    """The actor of scheduled work done on behalf of ``actor`` (who scheduled it)."""
+    return f"{actor} via schedule {schedule_id}"
+
+
 def parse(actor: str) -> ParsedActor:
-    """Who an actor string names."""
+    """Who an actor string names (for scheduled work: who scheduled it, with ``schedule_id``)."""
+    scheduled = _VIA_SCHEDULE.match(actor)
+    if scheduled:
+        inner = parse(scheduled.group("actor"))
+        return ParsedActor(inner.user_id, inner.user_name, inner.key_id, inner.key_name, int(scheduled.group("sid")))
     match = _ACTOR.match(actor)
     if match:
         kid = match.group("kid")
@@ -52,7 +66,11 @@ def parse(actor: str) -> ParsedActor:
 
 
 def display(actor: str) -> str:
-    """A human-readable name: ``Alice``, ``key ci of Alice``, ``key ci``, or the actor itself."""
+    """A human-readable name: ``Alice``, ``key ci of Alice``, ``key ci``, ``Alice via schedule``, or the actor
+    itself."""
+    scheduled = _VIA_SCHEDULE.match(actor)
+    if scheduled:
+        return f"{display(scheduled.group('actor'))} via schedule"
     found = parse(actor)
     # An unnamed key is named "key sp_abc…" when created: say "API key sp_abc…", not "API key key sp_abc…".
     key = (found.key_name or "").removeprefix("key ")

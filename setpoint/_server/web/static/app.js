@@ -312,7 +312,9 @@
   renumber();
 })();
 
-// Times stored in UTC are shown in the browser's local time (without JS they read "... UTC").
+// Times stored in UTC are shown in the browser's local time (without JS they read "... UTC"), and a
+// datetime-local input with data-utc-into="name" fills the hidden field "name" with that moment in UTC (ISO
+// 8601) when its form is sent, so the server stores UTC whatever the browser's time zone.
 (() => {
   document.querySelectorAll("time[data-local]").forEach((el) => {
     const at = new Date(el.getAttribute("datetime"));
@@ -320,5 +322,14 @@
       el.title = el.textContent;
       el.textContent = at.toLocaleString();
     }
+  });
+  document.querySelectorAll("input[type=datetime-local][data-utc-into]").forEach((input) => {
+    const form = input.form;
+    const hidden = form && form.querySelector('input[type=hidden][name="' + input.dataset.utcInto + '"]');
+    if (!hidden) return;
+    form.addEventListener("submit", () => {
+      const when = input.value ? new Date(input.value) : null;  // datetime-local is read in the local zone
+      hidden.value = when && !isNaN(when) ? when.toISOString() : "";
+    });
   });
 })();
