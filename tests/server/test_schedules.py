@@ -123,6 +123,14 @@ def test_actor_via_schedule_parses_and_displays_as_the_person() -> None:
     keyed = actors.via_schedule(actors.key(3, "ci", 7, "Alice"), 5)
     assert actors.parse(keyed).key_id == 3 and actors.parse(keyed).user_id == 7
     assert actors.display(keyed) == "key ci of Alice via schedule"
+    # A change request applied by a schedule: the person and the schedule are parsed, the note is kept.
+    applying = f"{actor} applying change request #3 by Bob, approved by Carol"
+    found = actors.parse(applying)
+    assert (found.user_id, found.user_name, found.schedule_id) == (7, "Alice", 42)
+    assert actors.display(applying) == "Alice via schedule applying change request #3 by Bob, approved by Carol"
+    assert (
+        actors.parse(f"{actors.person(8, 'Ed')} applying change request #4 by Bob, approved by Carol").user_name == "Ed"
+    )
     assert actors.parse("user:7:Alice").schedule_id is None
 
 

@@ -17,6 +17,8 @@ _ACTOR = re.compile(r"^(?:api_key:(?P<kid>\d+):(?P<kname>.*?) of )?user:(?P<uid>
 _NAME = 60  # actors are stored in 200-character columns
 _KEY = re.compile(r"^api_key:(?P<kid>\d+):(?P<kname>.*)$", re.DOTALL)
 _VIA_SCHEDULE = re.compile(r"^(?P<actor>.*) via schedule (?P<sid>\d+)$", re.DOTALL)
+_APPLYING = re.compile(r"^(?P<actor>.*?) (?P<note>applying change request #\d+ by .*)$", re.DOTALL)
+"""The applier of a change request: ``<actor> applying change request #N by <author>, approved by <approver>``."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,11 @@ def via_schedule(actor: str, schedule_id: int) -> str:
 
 
 def parse(actor: str) -> ParsedActor:
-    """Who an actor string names (for scheduled work: who scheduled it, with ``schedule_id``)."""
+    """Who an actor string names (for scheduled work: who scheduled it, with ``schedule_id``; for the apply of a
+    change request: who applied it)."""
+    applying = _APPLYING.match(actor)
+    if applying:
+        return parse(applying.group("actor"))
     scheduled = _VIA_SCHEDULE.match(actor)
     if scheduled:
         inner = parse(scheduled.group("actor"))
@@ -67,7 +73,10 @@ def parse(actor: str) -> ParsedActor:
 
 def display(actor: str) -> str:
     """A human-readable name: ``Alice``, ``key ci of Alice``, ``key ci``, ``Alice via schedule``, or the actor
-    itself."""
+    itself; the apply of a change request keeps its note: ``Alice applying change request #3 by Bob, ...``."""
+    applying = _APPLYING.match(actor)
+    if applying:
+        return f"{display(applying.group('actor'))} {applying.group('note')}"
     scheduled = _VIA_SCHEDULE.match(actor)
     if scheduled:
         return f"{display(scheduled.group('actor'))} via schedule"
