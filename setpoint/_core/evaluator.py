@@ -599,12 +599,13 @@ class CompiledConfig:
         for name in (*redo, *removed):
             previous = self._variables.get(name)
             if previous is not None and previous.name == name:
-                del compiled[name]
+                if name in removed:
+                    del compiled[name]
                 for alias in previous.aliases or ():
                     if compiled.get(alias) is previous:
                         del compiled[alias]
         for name, variable in redo.items():
-            compiled[name] = variable
+            compiled[name] = variable  # a variable compiled again keeps its place in `names()`
         for variable in redo.values():
             for alias in variable.aliases or ():
                 compiled.setdefault(alias, variable)

@@ -111,3 +111,13 @@ def test_a_delta_recompiles_only_what_it_touches() -> None:
 
     removed = apply_delta(old, {"delta": {}, "variables": {}, "removed": ["p1"]}).compiled
     assert removed.recompiled == 0 and "p1" not in removed.names() and removed.get("p2") is before["p2"]
+
+
+def test_variables_compiled_again_keep_their_place() -> None:
+    old = load_response(None, config_data()).compiled
+    one = apply_delta(old, {"delta": {}, "variables": {"p3": variable("p3", value=33)}}).compiled
+    assert one.names() == old.names()
+    segment = apply_delta(old, {"delta": {}, "variables": {}, "segments": {"a": segments("u2")["a"]}}).compiled
+    assert segment.names() == old.names()
+    added = apply_delta(old, {"delta": {}, "variables": {"new": variable("new")}, "removed": ["p1"]}).compiled
+    assert added.names() == [n for n in old.names() if n != "p1"] + ["new"]

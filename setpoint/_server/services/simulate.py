@@ -70,9 +70,9 @@ def resolve(
     variable (one with a ``template_inputs_schema``).
 
     ``compiled`` is the project's served config, compiled (`Snapshot.compiled`). Without a targeting key, a
-    percentage rollout draws at random (as the SDK does).
+    percentage rollout draws at random (as the SDK does). Every variable is resolved in name order.
     """
-    wanted = names if names else compiled.names()
+    wanted = names if names else sorted(compiled.names())
     results = []
     for name in wanted:
         if compiled.get(name) is None:
