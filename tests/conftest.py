@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.server.support import free_port
+from tests.server.webhook_receiver import Receiver
 from tests.support import CHROMIUM_PATH, POSTGRES_URL, skip_or_fail
 
 
@@ -60,3 +62,14 @@ def chromium_executable() -> str:
     except ImportError:
         skip_or_fail("playwright is not installed (pip install playwright)")
     return path
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver process (verifies signatures with `standardwebhooks`), one per test module."""
+    found = Receiver(free_port())
+    found.start()
+    try:
+        yield found
+    finally:
+        found.stop()

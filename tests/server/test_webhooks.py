@@ -44,17 +44,6 @@ def server(database_url: str, sqlite_dir: Path) -> Iterator[ServerProcess]:
         proc.stop()
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    """The receiver process."""
-    found = Receiver(free_port())
-    found.start()
-    try:
-        yield found
-    finally:
-        found.stop()
-
-
 def _hook(
     server: ServerProcess,
     project: Project,

@@ -23,7 +23,7 @@ from setpoint._server.services.webhooks.worker import DeliveryWorker, WorkerOpti
 from setpoint._server.storage import Storage
 from setpoint._server.storage import webhooks as store
 from tests.server.conftest import BACKENDS
-from tests.server.support import ServerProcess, free_port, make_project
+from tests.server.support import ServerProcess, make_project
 from tests.server.webhook_receiver import Receiver
 
 
@@ -35,17 +35,6 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    """The receiver process."""
-    found = Receiver(free_port())
-    found.start()
-    try:
-        yield found
-    finally:
-        found.stop()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,7 +12,6 @@ import pytest
 
 from setpoint._server.services import lifecycle
 from tests.manage.live import LiveServer, live_server
-from tests.server.support import free_port
 from tests.server.webhook_receiver import Receiver
 
 if TYPE_CHECKING:
@@ -26,17 +25,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server allowed to call the local receiver."""
     with live_server(Path(tmp_path_factory.mktemp("setpoint-web")), webhooks_allow_private=True) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    """The receiver process."""
-    found = Receiver(free_port())
-    found.start()
-    try:
-        yield found
-    finally:
-        found.stop()
 
 
 def _reload_until(page: Page, selector: str, timeout: float = 30.0) -> None:
