@@ -136,7 +136,7 @@ async def schedule_targeting(current: Current, name: str) -> Response:
         )
     except ServiceError as exc:
         return await run_in_threadpool(_targeting_error, current, name, exc, draft)
-    _wake(current)
+    wake(current)
     return current.redirect(
         f"/variables/{name}/targeting", f"Targeting change scheduled (#{created.id}); nothing changed yet."
     )
@@ -147,10 +147,11 @@ def schedule_apply(current: Page, form: FormData, request_id: int) -> None:
     when = parse_when(form, "apply_at")
     payload = {"request_id": request_id}
     schedules.create(current.ctx, current.project.id, "", "apply_change_request", payload, when, current.session.actor)
-    _wake(current)
+    wake(current)
 
 
-def _wake(current: Page) -> None:
+def wake(current: Page) -> None:
+    """Wake the server's schedule runner (work due soon runs without waiting for its next poll)."""
     from setpoint._server.api.deps import server_state
 
     server_state(current.request).wake_runner()
@@ -183,7 +184,7 @@ async def start_rollout(current: Current, name: str) -> Response:
     except (ServiceError, OverflowError, ValueError) as exc:
         error = exc if isinstance(exc, ServiceError) else InvalidError(f"the interval is out of range ({exc})")
         return await run_in_threadpool(_targeting_error, current, name, error)
-    _wake(current)
+    wake(current)
     return current.redirect(f"/variables/{name}/targeting", "Progressive rollout started.")
 
 

@@ -1,4 +1,5 @@
-"""The variables list, creating a variable, and a variable's Values tab (versions, labels, diff)."""
+"""The variables list, creating a variable, and a variable's Values tab (versions, labels, diff, scheduled label
+moves)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from setpoint._server.api.deps import server_state
 from setpoint._server.services import catalog, editing, input_limits, lifecycle
 from setpoint._server.services import templates as template_service
 from setpoint._server.services import types as type_service
-from setpoint._server.services.errors import InvalidError, ServiceError
-from setpoint._server.services.input_limits import check_db_int
+from setpoint._server.services.errors import InvalidError, NotFoundError, ServiceError
+from setpoint._server.services.input_limits import DB_INT_MAX, check_db_int
+from setpoint._server.services.schedules import service as schedules
 from setpoint._server.services.usage import report as usage_report
 from setpoint._server.storage.records import LabelTarget
+from setpoint._server.storage.schedules import PENDING
 from setpoint._server.web import session as sessions
+from setpoint._server.web import views_schedules
 from setpoint._server.web.messages import for_ui
 from setpoint._server.web.render import Page, field, page, revision
 
@@ -131,6 +136,11 @@ def _values_page(
         used_by=used_by,
         inputs_schema=json.dumps(inputs_schema, indent=2) if inputs_schema is not None else None,
         sample_inputs=json.dumps(_sample_inputs(inputs_schema), indent=2) if inputs_schema is not None else "",
+        pending_moves=[
+            (s, schedules.describe(s))
+            for s in schedules.list_for(current.ctx, current.project.id, states=(PENDING,), variable=name)
+            if s.kind == "move_label"
+        ],
         **extra,
     )
 
@@ -280,23 +290,30 @@ async def validate(current: Current, name: str) -> Response:
     return JSONResponse({"valid": not errors, "errors": shown})
 
 
-@router.post("/p/{project}/variables/{name}/labels")
-async def move_label(current: Current, name: str) -> Response:
-    """Create or move a label to a version, latest, code default or another label."""
-    form = await current.form()
+def _label_move(form: FormData) -> tuple[str, LabelTarget]:
+    """The label and target of the Values tab's "Move or add a label" form (422 for a version that is not a number
+    in range)."""
     label = field(form, "label").strip() or field(form, "new_label").strip()
     raw = field(form, "target")
     if raw.startswith("version:"):
         number = raw.removeprefix("version:")
-        version = int(number) if number.isdigit() and number.isascii() else None
-        if version is not None:
-            check_db_int(version, "version")
-        target = LabelTarget("version", version=version)
-    elif raw.startswith("label:"):
-        target = LabelTarget("label", target_label=raw.removeprefix("label:"))
-    else:
-        target = LabelTarget("code_default" if raw == "code_default" else "latest")
+        if not (number.isdigit() and number.isascii()):
+            raise InvalidError(f"choose a version to point the label at ({number!r} is not a version number)")
+        if len(number) > len(str(DB_INT_MAX)):  # (int() refuses thousands of digits)
+            raise InvalidError(f"version must be between 1 and {DB_INT_MAX} (got a {len(number)}-digit number)")
+        check_db_int(int(number), "version")
+        return label, LabelTarget("version", version=int(number))
+    if raw.startswith("label:"):
+        return label, LabelTarget("label", target_label=raw.removeprefix("label:"))
+    return label, LabelTarget("code_default" if raw == "code_default" else "latest")
+
+
+@router.post("/p/{project}/variables/{name}/labels")
+async def move_label(current: Current, name: str) -> Response:
+    """Create or move a label to a version, latest, code default or another label."""
+    form = await current.form()
     try:
+        label, target = _label_move(form)
         await run_in_threadpool(
             lambda: editing.set_label(
                 current.ctx, current.project.id, name, label, target, current.session.actor, if_match=revision(form)
@@ -307,6 +324,56 @@ async def move_label(current: Current, name: str) -> Response:
             _values_page, current, name, None, None, exc.message, status_code=_ui_status(exc)
         )
     return current.redirect(f"/variables/{name}", f"Label {label!r} now points at {_target_words(target)}.")
+
+
+@router.post("/p/{project}/variables/{name}/labels/schedule")
+async def schedule_label_move(current: Current, name: str) -> Response:
+    """Schedule the label move of the "Move or add a label" form for the chosen time instead of making it now
+    (checked now as it would be made: unknown version, protected label, review needed are refused at once)."""
+    form = await current.form()
+    try:
+        label, target = _label_move(form)
+        when = views_schedules.parse_when(form, "schedule_at")
+        payload = {"label": label, "target": _target_payload(target)}
+        created = await run_in_threadpool(
+            schedules.create, current.ctx, current.project.id, name, "move_label", payload, when, current.session.actor
+        )
+    except ServiceError as exc:
+        return await run_in_threadpool(
+            _values_page, current, name, None, None, exc.message, status_code=exc.status_code
+        )
+    views_schedules.wake(current)
+    return current.redirect(
+        f"/variables/{name}",
+        f"Move of label {label!r} to {_target_words(target)} scheduled (#{created.id}); nothing changed yet.",
+    )
+
+
+@router.post("/p/{project}/variables/{name}/scheduled/{schedule_id}/cancel")
+async def cancel_scheduled(current: Current, name: str, schedule_id: int) -> Response:
+    """Cancel a pending scheduled change of this variable from its Values tab."""
+    await current.form()
+    try:
+        check_db_int(schedule_id, "schedule")
+        found = await run_in_threadpool(schedules.get, current.ctx, current.project.id, schedule_id)
+        if found.variable != name:
+            raise NotFoundError(f"schedule {schedule_id} is not a scheduled change of {name}")
+        await run_in_threadpool(schedules.cancel, current.ctx, current.project.id, schedule_id, current.session.actor)
+    except ServiceError as exc:
+        return await run_in_threadpool(
+            _values_page, current, name, None, None, exc.message, status_code=exc.status_code
+        )
+    return current.redirect(f"/variables/{name}", f"Scheduled change #{schedule_id} cancelled.")
+
+
+def _target_payload(target: LabelTarget) -> dict[str, Any]:
+    """A label target as a ``move_label`` schedule's payload holds it."""
+    payload: dict[str, Any] = {"target_type": target.target_type}
+    if target.version is not None:
+        payload["version"] = target.version
+    if target.target_label is not None:
+        payload["target_label"] = target.target_label
+    return payload
 
 
 def _target_words(target: LabelTarget) -> str:
