@@ -136,6 +136,8 @@ def seed(ctx: ServiceContext, project_id: int) -> None:
     move = {"label": "generous", "target": {"target_type": "version", "version": 1}}
     tomorrow = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     schedules.create(ctx, project_id, "max_tokens", "move_label", move, tomorrow, actor)
+    promote = {"label": "production", "target": {"target_type": "version", "version": 3}}  # on the Values tab
+    schedules.create(ctx, project_id, "support_agent_config", "move_label", promote, tomorrow, actor)
 
 
 def seed_people(ctx: ServiceContext, project_id: int) -> None:
