@@ -92,6 +92,28 @@ def test_schedule_a_targeting_change_see_it_pending_then_applied(browser: Browse
         page.context.close()
 
 
+def test_cancel_a_scheduled_change_from_the_targeting_tab(browser: Browser, live: LiveServer) -> None:
+    project_id = _variable(live, "sidebar")
+    page = _new_york_page(browser, live)
+    try:
+        page.goto(f"{live.url}/p/default/variables/sidebar/targeting")
+        page.locator("#w-stable").fill("50")
+        page.locator("#w-canary").fill("50")
+        later = (datetime.now(UTC) + timedelta(days=1)).astimezone(ZoneInfo(ZONE))
+        page.get_by_label("Or apply it later, at (your time)").fill(later.strftime("%Y-%m-%dT%H:%M:%S"))
+        page.get_by_role("button", name="Schedule", exact=True).click()
+        [pending] = schedules.list_for(live.ctx, project_id, variable="sidebar")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name=f"Cancel scheduled change {pending.id}").click()
+        assert f"Scheduled change #{pending.id} cancelled" in page.locator(".alert-ok").inner_text()
+        assert "/variables/sidebar/targeting?" in page.url  # back where the editor was
+        assert schedules.get(live.ctx, project_id, pending.id).state == "cancelled"
+        assert page.locator("[data-pending-changes]").count() == 0
+        assert page.locator("#w-stable").input_value() == "100"  # nothing applied
+    finally:
+        page.context.close()
+
+
 def test_progressive_rollout_panel_start_pause_abort(browser: Browser, live: LiveServer) -> None:
     _variable(live, "search")
     page = _new_york_page(browser, live)

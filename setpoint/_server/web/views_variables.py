@@ -351,8 +351,10 @@ async def schedule_label_move(current: Current, name: str) -> Response:
 
 @router.post("/p/{project}/variables/{name}/scheduled/{schedule_id}/cancel")
 async def cancel_scheduled(current: Current, name: str, schedule_id: int) -> Response:
-    """Cancel a pending scheduled change of this variable from its Values tab."""
-    await current.form()
+    """Cancel a pending scheduled change of this variable from its Values tab (or its Targeting tab, which
+    sends ``back=targeting`` to return there)."""
+    form = await current.form()
+    back = f"/variables/{name}/targeting" if form.get("back") == "targeting" else f"/variables/{name}"
     try:
         check_db_int(schedule_id, "schedule")
         found = await run_in_threadpool(schedules.get, current.ctx, current.project.id, schedule_id)
@@ -363,7 +365,7 @@ async def cancel_scheduled(current: Current, name: str, schedule_id: int) -> Res
         return await run_in_threadpool(
             _values_page, current, name, None, None, exc.message, status_code=exc.status_code
         )
-    return current.redirect(f"/variables/{name}", f"Scheduled change #{schedule_id} cancelled.")
+    return current.redirect(back, f"Scheduled change #{schedule_id} cancelled.")
 
 
 def _target_payload(target: LabelTarget) -> dict[str, Any]:
