@@ -159,6 +159,24 @@ def seed_people(ctx: ServiceContext, project_id: int) -> None:
     )  # fmt: skip
 
 
+def seed_change_request(ctx: ServiceContext, project_id: int) -> int:
+    """Grace proposes raising the canary's share of the support agent's rollout; Ada asks a question."""
+    from setpoint._server.services.change_requests import service as requests
+    from setpoint._server.services.people import actors
+    from setpoint._server.services.people import service as people
+
+    grace, ada = people.get(ctx, "grace@example.com"), people.get(ctx, "ada@example.com")
+    request = requests.create(
+        ctx, project_id, actors.person(grace.id, grace.display_name), "support_agent_config",
+        title="Send 20% of support traffic to the canary prompt",
+        rollout={"labels": {"canary": 0.2, "production": 0.8}},
+    )  # fmt: skip
+    requests.add_comment(
+        ctx, project_id, request.id, actors.person(ada.id, ada.display_name), "Is the eval for v3 green? Then yes."
+    )
+    return request.id
+
+
 def webhook_receiver() -> str:
     """A receiver for the Webhooks page's delivery log (a thread answering 200), and its URL."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -256,6 +274,8 @@ def main() -> None:
                 shot("simulator", f"{p}/simulator?key=user_42&attributes=plan%3Denterprise%0Aregion%3Deu")
                 shot("types", f"{p}/types")
                 shot("scheduled", f"{p}/scheduled")
+                request_id = seed_change_request(ctx, project.id)
+                shot("change-request", f"{p}/change-requests/{request_id}")
                 shot("members", f"{p}/members")
                 shot("people", "/people")
                 page.goto(base + f"{p}/keys")

@@ -361,3 +361,23 @@ def test_change_lines_of_a_huge_document_name_the_changed_fields() -> None:
         "changed: description, included @@"
     ]
     assert change_lines({"a": 1}, {"a": 2}) == ["@@ -1,3 +1,3 @@", " {", '-  "a": 1', '+  "a": 2', " }"]
+
+
+@pytest.mark.parametrize("width", [1360, 1100])
+def test_every_nav_link_is_visible_whatever_the_width(page: Page, live: LiveServer, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live.url}/p/default/variables")
+    links = page.locator("nav.mainnav a")
+    names = [text.strip() for text in links.all_inner_texts()]
+    assert {"Variables", "Requests", "Scheduled", "Webhooks", "Audit"} <= {n.split()[0] for n in names}
+    nav = page.locator("nav.mainnav").bounding_box()
+    assert nav is not None
+    for index in range(links.count()):
+        box = links.nth(index).bounding_box()
+        assert box is not None, names[index]
+        # inside the nav's box and the window: not scrolled away or cut off
+        assert nav["x"] <= box["x"] and box["x"] + box["width"] <= min(nav["x"] + nav["width"], width) + 0.5, (
+            names[index],
+            box,
+            nav,
+        )
