@@ -18,14 +18,16 @@ from setpoint._server.services import editing, lifecycle
 from setpoint._server.services import variables as var_service
 from setpoint._server.services.changes import ChangeSink
 from setpoint._server.services.context import ServiceContext
-from setpoint._server.services.errors import ConflictError, InvalidError, PreconditionFailedError
+from setpoint._server.services.errors import ConflictError, ForbiddenError, InvalidError, PreconditionFailedError
 from setpoint._server.services.models import VariableIn
+from setpoint._server.services.people import protected
 from setpoint._server.services.segments import service as segments
 from setpoint._server.storage import Storage
 from setpoint._server.storage.records import LabelTarget
 from setpoint._server.storage.sql import SqlStorage
 from setpoint.config import VariableConfig
 from tests.server.conftest import BACKENDS
+from tests.server.people_support import make_person
 from tests.server.scale_support import BETA_OVERRIDE, fill_project
 
 pytestmark = pytest.mark.parametrize("storage", BACKENDS, indirect=True)
@@ -147,6 +149,30 @@ def test_every_write_costs_the_same_at_10_and_1000_variables(storage: Storage, m
         assert 0 < sum(costs[name][1].validated.values()) <= 3 * 2, (name, costs[name][1].validated)  # 2 ref labels
     assert set(costs["rename"][1].validated) == {"var_six"}
     assert not costs["segment_replace"][1].validated and not costs["segment_delete"][1].validated
+
+
+def test_an_editors_segment_change_checks_protected_labels_at_the_same_cost(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The protected-label check of a segment change reads the segment's referrers only: the same statements at
+    10 variables (1 uses ``beta``) as at 1,000 (100 use it), and the refusal names every one of them."""
+    ctx = ServiceContext(storage=storage, sink=ChangeSink(origin="tests"))
+    meter = Meter(storage, monkeypatch)
+    costs: list[Cost] = []
+    for size in (10, 1000):
+        pid = _fill(ctx, size)
+        protected.set_protected(ctx, pid, ("prod",), "tests")
+        with storage.read() as tx:
+            project = tx.get_project_by_id(pid)
+        assert project is not None
+        editor = make_person(ctx, "Eddie Editor", project=project.name, role="editor")
+        with meter.measure() as cost, pytest.raises(ForbiddenError) as refused:
+            segments.replace_segment(
+                ctx, pid, "beta", {"name": "Beta", "included": ["u1", "u3"]}, f"user:{editor.id}:Eddie Editor"
+            )
+        costs.append(cost)
+        assert refused.value.message.count("'var_") == size // 10
+    assert costs[0].statements == costs[1].statements, [c.statements for c in costs]
 
 
 def test_the_guarantees_stay_in_a_large_project(storage: Storage) -> None:

@@ -31,10 +31,10 @@ def record(
 ) -> None:
     """Append one audit entry inside the write transaction that made the change.
 
-    Every change of a variable passes here, so this is also where review (change requests) and protected labels
-    are enforced (a 403, or a change that needs review, raised here rolls the whole change back), and where
-    webhook deliveries are queued (the outbox, written in this same transaction: a rolled-back change sends
-    nothing)."""
+    Every change of a variable or a segment passes here, so this is also where review (change requests) and
+    protected labels are enforced (a 403, or a change that needs review, raised here rolls the whole change
+    back; for segments, `protected.check_segment`), and where webhook deliveries are queued (the outbox, written
+    in this same transaction: a rolled-back change sends nothing)."""
     from setpoint._server.services import webhooks
     from setpoint._server.services.change_requests import review
     from setpoint._server.services.people import actors, protected
@@ -47,6 +47,8 @@ def record(
         and not review.check(tx, project_id, actor, action, name, before, after)
     ):
         protected.check(tx, project_id, actor, before, after)
+    if entity_type == "segment" and project_id is not None:
+        protected.check_segment(tx, project_id, actor, name, before, after)
     user_id = actors.parse(actor).user_id
     tx.add_audit(project_id, actor[:MAX_NAME], action, entity_type, name[:MAX_NAME], before, after, user_id)
     webhooks.enqueue(tx, project_id, actor, action, entity_type, name, before, after)

@@ -126,6 +126,11 @@ class ReadTx(ABC):
         Reads only the rows that mention ``key``."""
 
     @abstractmethod
+    def variables_targeting(self, project_id: int, names: Collection[str]) -> dict[str, dict[str, Any]]:
+        """``{name: {"rollout": ..., "overrides": ...}}`` of the variables called one of ``names`` (missing ones
+        left out), read in batches: the cost follows ``len(names)``, not the project's size."""
+
+    @abstractmethod
     def segment_keys(self, project_id: int) -> set[str]:
         """The keys of a project's segments."""
 

@@ -51,6 +51,9 @@ from setpoint._server.storage.sql_rows import (
     _version,
 )
 
+_IN_BATCH = 500
+"""Names per ``IN (...)`` list: well under every supported database's bound-parameter limit."""
+
 
 class SqlReadTx(ReadTx):
     """Reads over one SQLAlchemy connection inside an open transaction."""
@@ -156,6 +159,18 @@ class SqlReadTx(ReadTx):
             aliases = _load(row.aliases) or []
             if row.name in wanted or wanted.intersection(aliases):
                 found[row.name] = aliases
+        return found
+
+    def variables_targeting(self, project_id: int, names: Collection[str]) -> dict[str, dict[str, Any]]:
+        v = t.variables.c
+        ordered = sorted(set(names))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ordered), _IN_BATCH):
+            stmt = sa.select(v.name, v.rollout, v.overrides).where(
+                v.project_id == project_id, v.name.in_(ordered[start : start + _IN_BATCH])
+            )
+            for row in self.conn.execute(stmt):
+                found[row.name] = {"rollout": json.loads(row.rollout), "overrides": json.loads(row.overrides)}
         return found
 
     def segment_referrers(self, project_id: int, key: str) -> tuple[list[str], list[str]]:
