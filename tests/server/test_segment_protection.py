@@ -206,12 +206,19 @@ def test_an_editor_may_rename_or_describe_a_protected_segment(server: ServerProc
     assert _segment(server, team, setup.inner)["name"] == "Renamed"
 
 
-def test_deleting_a_used_segment_stays_refused_for_everyone(server: ServerProcess, team: Team) -> None:
+def test_deleting_or_renaming_a_used_segment_stays_refused_for_everyone(server: ServerProcess, team: Team) -> None:
     setup = _setup(server, team, nested=True)
     with _client(server, team.admin) as client:
         for key, user in ((setup.inner, setup.outer), (setup.outer, setup.variable)):
             refused = client.delete(f"/v1/segments/{key}/")
             assert refused.status_code == 409 and user in _message(refused), refused.text
+            refused = client.delete(_ld_url(team, key))
+            assert refused.status_code == 409 and user in _message(refused), refused.text
+        # A segment's key never changes (there is no rename): a body or a JSON Patch naming another key is refused.
+        renamed = client.put(f"/v1/segments/{setup.inner}/", json={"key": "elsewhere", "name": "Inner"})
+        assert renamed.status_code == 400 and "'elsewhere'" in _message(renamed), renamed.text
+        patched = client.patch(_ld_url(team, setup.inner), json=[{"op": "replace", "path": "/key", "value": "x"}])
+        assert patched.status_code == 400, patched.text
     assert _segment(server, team, setup.inner)["included"] == ["u1"]
 
 
