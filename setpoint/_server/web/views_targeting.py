@@ -53,6 +53,9 @@ def targeting_page(
     draft: tuple[dict[str, Any], list[dict[str, Any]]] | None = None,
 ) -> Response:
     """The Targeting tab (with ``draft``: the refused form as it was sent), its schedules and progressive rollout."""
+    # The panel is read before the variable: a step that commits in between then shows in the form too, never
+    # as "applied" above weights that do not have it yet.
+    schedule_panel = views_schedules.panel(current, name)
     record = catalog.get_record(current.ctx, current.project.id, name)
     labels = catalog.list_labels(current.ctx, current.project.id, name)
     with current.ctx.storage.read() as tx:
@@ -79,7 +82,7 @@ def targeting_page(
         error=error,
         tab="targeting",
         nav="variables",
-        **views_schedules.panel(current, name),
+        **schedule_panel,
     )
 
 
