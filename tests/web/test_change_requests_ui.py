@@ -13,7 +13,8 @@ import pytest
 
 from setpoint._server.services import keys
 from tests.manage.live import LiveServer
-from tests.server.people_support import PASSWORD, make_person
+from tests.server.people_support import make_person
+from tests.web.browser import logged_in_page
 from tests.web.conftest import login
 
 if TYPE_CHECKING:
@@ -30,19 +31,6 @@ def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
     finally:
         for ctx in made:
             ctx.close()
-
-
-def _log_in(browser: Browser, contexts: list[BrowserContext], live: LiveServer, email: str) -> Page:
-    ctx = browser.new_context(viewport={"width": 1360, "height": 900})
-    ctx.set_default_timeout(10_000)
-    contexts.append(ctx)
-    page = ctx.new_page()
-    page.goto(f"{live.url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/variables")
-    return page
 
 
 def test_propose_approve_apply_in_the_browser(
@@ -85,7 +73,8 @@ def _journey(
     assert "Review of changes: on" in owner.locator(".alert-ok").inner_text()
 
     # The editor moves production: nothing applies, a request opens and the nav counts it.
-    editor = _log_in(browser, contexts, live, author_email)
+    editor = logged_in_page(browser, live, author_email)
+    contexts.append(editor.context)
     editor.goto(f"{live.url}/p/default/variables/{name}/targeting")
     assert "need review" in editor.locator("[data-review-note]").inner_text()
     editor.goto(f"{live.url}/p/default/variables/{name}")
@@ -115,7 +104,8 @@ def _journey(
     assert editor.locator("[data-waiting-requests] a").count() == 2
 
     # A second person approves it, with a comment.
-    second = _log_in(browser, contexts, live, reviewer_email)
+    second = logged_in_page(browser, live, reviewer_email)
+    contexts.append(second.context)
     second.get_by_role("link", name="Requests").click()
     second.get_by_role("link", name=f"{name}: change label production").click()
     second.get_by_label("Comment (optional)").fill("Checked the dashboards")

@@ -18,7 +18,8 @@ from setpoint._server.services.schedules import runner
 from setpoint._server.services.schedules import service as schedules
 from setpoint._server.storage.records import LabelTarget
 from tests.manage.live import LiveServer
-from tests.server.people_support import PASSWORD, make_person
+from tests.server.people_support import make_person
+from tests.web.browser import logged_in_page
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -35,20 +36,6 @@ def _variable(live: LiveServer, name: str) -> int:
     editing.create_version(live.ctx, project_id, name, '"one"', "tests", label="stable")
     editing.create_version(live.ctx, project_id, name, '"two"', "tests", label="canary")
     return project_id
-
-
-def _log_in(browser: Browser, live: LiveServer, email: str | None = None) -> Page:
-    """A page in New York time, logged in as the admin (or as ``email``)."""
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, timezone_id=ZONE)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.goto(f"{live.url}/login" if email is not None else f"{live.url}/")
-    if email is not None:
-        page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD if email is not None else live.admin_password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/variables")
-    return page
 
 
 def _tomorrow_at(hour: int, minute: int) -> datetime:
@@ -81,7 +68,7 @@ def _csrf(page: Page) -> str:
 
 def test_schedule_a_label_move_see_it_pending_in_local_time_then_moved(browser: Browser, live: LiveServer) -> None:
     project_id = _variable(live, "banner")
-    page = _log_in(browser, live)
+    page = logged_in_page(browser, live, timezone=ZONE)
     try:
         page.goto(f"{live.url}/p/default/variables/banner")
         local = _tomorrow_at(9, 30)
@@ -112,7 +99,7 @@ def test_schedule_a_label_move_see_it_pending_in_local_time_then_moved(browser: 
 def test_an_editor_cancels_a_scheduled_move_from_the_values_tab(browser: Browser, live: LiveServer) -> None:
     project_id = _variable(live, "footer")
     editor = make_person(live.ctx, f"Eve {uuid.uuid4().hex[:6]}", project="default", role="editor")
-    page = _log_in(browser, live, editor.email)
+    page = logged_in_page(browser, live, editor.email, timezone=ZONE)
     try:
         page.goto(f"{live.url}/p/default/variables/footer")
         _schedule_move(page, "canary", "code_default", _tomorrow_at(18, 0))
@@ -197,7 +184,7 @@ def test_viewers_see_pending_moves_but_cannot_schedule_or_cancel(browser: Browse
         "tests",
     )
     viewer = make_person(live.ctx, f"Vic {uuid.uuid4().hex[:6]}", project="default", role="viewer")
-    page = _log_in(browser, live, viewer.email)
+    page = logged_in_page(browser, live, viewer.email, timezone=ZONE)
     try:
         page.goto(f"{live.url}/p/default/variables/menu")
         assert "Move label 'stable' of menu to version 2" in page.locator("[data-pending-moves]").inner_text()
@@ -234,7 +221,7 @@ def test_protected_labels_and_review_are_checked_when_scheduling(browser: Browse
     project_id = _variable(live, name)
     editing.set_label(live.ctx, project_id, name, "production", LabelTarget("version", version=1), "tests")
     editor = make_person(live.ctx, f"Ed {uuid.uuid4().hex[:6]}", project="default", role="editor")
-    page = _log_in(browser, live, editor.email)
+    page = logged_in_page(browser, live, editor.email, timezone=ZONE)
     try:
         page.goto(f"{live.url}/p/default/variables/{name}")
         # production is protected: an editor may not move it, now or later

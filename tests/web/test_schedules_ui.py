@@ -16,7 +16,8 @@ from setpoint._server.services import editing, keys, lifecycle
 from setpoint._server.services.schedules import service as schedules
 from setpoint._server.storage.records import LabelTarget
 from tests.manage.live import LiveServer
-from tests.server.people_support import PASSWORD, make_person
+from tests.server.people_support import make_person
+from tests.web.browser import logged_in_page
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -35,20 +36,9 @@ def _variable(live: LiveServer, name: str) -> int:
     return project_id
 
 
-def _new_york_page(browser: Browser, live: LiveServer) -> Page:
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, timezone_id=ZONE)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.goto(f"{live.url}/")
-    page.get_by_label("Password").fill(live.admin_password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/variables")
-    return page
-
-
 def test_schedule_a_targeting_change_see_it_pending_then_applied(browser: Browser, live: LiveServer) -> None:
     project_id = _variable(live, "checkout")
-    page = _new_york_page(browser, live)
+    page = logged_in_page(browser, live, timezone=ZONE)
     try:
         page.goto(f"{live.url}/p/default/variables/checkout/targeting")
         page.locator("#w-stable").fill("70")
@@ -94,7 +84,7 @@ def test_schedule_a_targeting_change_see_it_pending_then_applied(browser: Browse
 
 def test_cancel_a_scheduled_change_from_the_targeting_tab(browser: Browser, live: LiveServer) -> None:
     project_id = _variable(live, "sidebar")
-    page = _new_york_page(browser, live)
+    page = logged_in_page(browser, live, timezone=ZONE)
     try:
         page.goto(f"{live.url}/p/default/variables/sidebar/targeting")
         page.locator("#w-stable").fill("50")
@@ -116,7 +106,7 @@ def test_cancel_a_scheduled_change_from_the_targeting_tab(browser: Browser, live
 
 def test_progressive_rollout_panel_start_pause_abort(browser: Browser, live: LiveServer) -> None:
     _variable(live, "search")
-    page = _new_york_page(browser, live)
+    page = logged_in_page(browser, live, timezone=ZONE)
     try:
         page.goto(f"{live.url}/p/default/variables/search/targeting")
         panel = page.locator("[data-progressive]")
@@ -187,18 +177,6 @@ def test_hostile_schedule_forms_get_a_message_and_store_nothing(page: Page, live
     assert schedules.list_for(live.ctx, project_id, variable="hostile") == []
 
 
-def _log_in_as(browser: Browser, live: LiveServer, email: str) -> Page:
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, timezone_id=ZONE)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.goto(f"{live.url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/variables")
-    return page
-
-
 def test_propose_approve_then_schedule_the_apply(browser: Browser, live: LiveServer) -> None:
     """The change-request journey (propose as one person, approve as another) ending in a scheduled apply."""
     from setpoint._server.services.change_requests import service as review
@@ -211,8 +189,8 @@ def test_propose_approve_then_schedule_the_apply(browser: Browser, live: LiveSer
     review.set_settings(live.ctx, project_id, ReviewSettings(protected_labels=True), "tests")
     author = make_person(live.ctx, f"Ann {tag}", project="default", role="editor")
     reviewer = make_person(live.ctx, f"Rob {tag}", project="default", role="editor")
-    ann = _log_in_as(browser, live, author.email)
-    rob = _log_in_as(browser, live, reviewer.email)
+    ann = logged_in_page(browser, live, author.email, timezone=ZONE)
+    rob = logged_in_page(browser, live, reviewer.email, timezone=ZONE)
     try:
         # Ann moves production: it becomes a change request
         ann.goto(f"{live.url}/p/default/variables/{name}")

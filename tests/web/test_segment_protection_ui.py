@@ -11,25 +11,14 @@ import pytest
 from setpoint._server.services import editing, keys, lifecycle
 from setpoint._server.services.segments import service as segments
 from tests.manage.live import LiveServer
-from tests.server.people_support import PASSWORD, make_person
+from tests.server.people_support import make_person
+from tests.web.browser import logged_in_page
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 ACTOR = "tests"
-
-
-def _log_in(browser: Browser, live: LiveServer, email: str) -> Page:
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.goto(f"{live.url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/variables")
-    return page
 
 
 def _add_key(page: Page, live: LiveServer, segment: str, user: str) -> None:
@@ -53,7 +42,7 @@ def test_the_segment_form_shows_why_an_editor_may_not_change_a_protected_segment
     editor = make_person(live.ctx, "Eddie Editor", project="default", role="editor")
     admin = make_person(live.ctx, "Ada Admin", project="default", role="admin")
 
-    page = _log_in(browser, live, editor.email)
+    page = logged_in_page(browser, live, editor.email)
     try:
         _add_key(page, live, segment, "u2")
         error = page.locator("#form-error").inner_text()
@@ -63,7 +52,7 @@ def test_the_segment_form_shows_why_an_editor_may_not_change_a_protected_segment
     finally:
         page.context.close()
 
-    page = _log_in(browser, live, admin.email)
+    page = logged_in_page(browser, live, admin.email)
     try:
         _add_key(page, live, segment, "u2")
         assert "Segment saved" in page.locator(".alert-ok").inner_text()
