@@ -296,16 +296,27 @@ def set_targeting(
     check_targeting(rollout, overrides)
 
     def mutate(tx: WriteTx, variable: Variable) -> Variable:
-        probe = {**read_variable_wire(tx, variable), "rollout": rollout, "overrides": overrides}
-        config = check_variable_config(probe)
-        fields = _with(
-            variable.fields,
-            rollout=config.rollout.model_dump(mode="json"),
-            overrides=[o.model_dump(mode="json") for o in config.overrides],
-        )
-        return tx.update_variable(variable, fields)
+        return write_targeting(tx, variable, rollout, overrides)
 
     return apply_change(ctx, project_id, name, actor, if_match, "set_targeting", mutate)
+
+
+def normal_targeting(
+    tx: WriteTx, variable: Variable, rollout: dict[str, Any], overrides: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``rollout`` and ``overrides`` validated with the rest of ``variable``, in the model's normal form (so
+    ``1`` and ``1.0`` are one weight): what a write stores."""
+    probe = {**read_variable_wire(tx, variable), "rollout": rollout, "overrides": overrides}
+    config = check_variable_config(probe)
+    return config.rollout.model_dump(mode="json"), [o.model_dump(mode="json") for o in config.overrides]
+
+
+def write_targeting(
+    tx: WriteTx, variable: Variable, rollout: dict[str, Any], overrides: list[dict[str, Any]]
+) -> Variable:
+    """Store ``rollout`` and ``overrides`` on the locked ``variable`` (`normal_targeting`)."""
+    stored_rollout, stored_overrides = normal_targeting(tx, variable, rollout, overrides)
+    return tx.update_variable(variable, _with(variable.fields, rollout=stored_rollout, overrides=stored_overrides))
 
 
 def _with(fields: VariableFields, **changes: Any) -> VariableFields:

@@ -268,23 +268,15 @@ def label_target_in(name: str, value: Any, tx: WriteTx, variable: Variable) -> d
 def apply_diff(tx: WriteTx, project_id: int, variable: Variable, diff: dict[str, Any], actor: str) -> Variable:
     """Set the variable's rollout, override rules and labels to the diff's ``after`` side; a label pinned to a
     value gets a new version when no version with that number and value exists any more."""
-    from setpoint._server.services.editing import _with, check_label_name, check_targeting
-    from setpoint._server.services.validation import check_value, check_variable_config
+    from setpoint._server.services.editing import check_label_name, check_targeting, write_targeting
+    from setpoint._server.services.validation import check_value
     from setpoint._server.services.variables import effective_schema
-    from setpoint._server.services.wire import read_variable_wire
 
     if "rollout" in diff or "overrides" in diff:
         rollout = diff["rollout"]["after"] if "rollout" in diff else variable.fields.rollout
         overrides = diff["overrides"]["after"] if "overrides" in diff else variable.fields.overrides
         check_targeting(rollout, overrides)
-        probe = {**read_variable_wire(tx, variable), "rollout": rollout, "overrides": overrides}
-        config = check_variable_config(probe)
-        fields = _with(
-            variable.fields,
-            rollout=config.rollout.model_dump(mode="json"),
-            overrides=[o.model_dump(mode="json") for o in config.overrides],
-        )
-        variable = tx.update_variable(variable, fields)
+        variable = write_targeting(tx, variable, rollout, overrides)
     else:
         variable = tx.touch_variable(variable)
     for name, change in (diff.get("labels") or {}).items():
@@ -410,9 +402,7 @@ def _proposed(
     overrides: list[dict[str, Any]] | None,
     labels: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    from setpoint._server.services.editing import check_targeting
-    from setpoint._server.services.validation import check_variable_config
-    from setpoint._server.services.wire import read_variable_wire
+    from setpoint._server.services.editing import check_targeting, normal_targeting
 
     after = {"rollout": current["rollout"], "overrides": current["overrides"], "labels": dict(current["labels"])}
     if rollout is not None or overrides is not None:
@@ -420,10 +410,7 @@ def _proposed(
         wanted_rollout = after["rollout"] if rollout is None else rollout
         wanted_overrides = after["overrides"] if overrides is None else overrides
         check_targeting(wanted_rollout, wanted_overrides)
-        probe = {**read_variable_wire(tx, variable), "rollout": wanted_rollout, "overrides": wanted_overrides}
-        config = check_variable_config(probe)
-        after["rollout"] = config.rollout.model_dump(mode="json")
-        after["overrides"] = [o.model_dump(mode="json") for o in config.overrides]
+        after["rollout"], after["overrides"] = normal_targeting(tx, variable, wanted_rollout, wanted_overrides)
     for name, value in (labels or {}).items():
         state = label_target_in(name, value, tx, variable)
         if state is None:
